@@ -1,0 +1,157 @@
+//! Wiring: the shared state, the middleware stack and the HTTP server.
+//! [`Application::build`] binds (port 0 works, for tests) and returns before
+//! serving, so callers learn the real address first.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::ErrorHandlers;
+use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
+use actix_web_prom::PrometheusMetricsBuilder;
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+
+use crate::api::{self, extract::JsonLimit, problem};
+use crate::auth::tokens::TokenKeys;
+use crate::config::{ConfigError, ServeSettings};
+use crate::db::{DatabaseTarget, Db, DbError};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Db,
+    pub tokens: TokenKeys,
+    pub settings: Arc<ServeSettings>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("metrics registry: {0}")]
+    Metrics(String),
+}
+
+pub struct Application {
+    address: SocketAddr,
+    database: String,
+    server: Server,
+}
+
+impl Application {
+    pub fn build(settings: ServeSettings) -> Result<Self, StartupError> {
+        let secret = settings.resolve_jwt_secret()?;
+        let target = DatabaseTarget::parse(&settings.database.effective_database_url())?;
+        let db = Db::connect(&target, settings.database.db_pool_size)?;
+        let listener = TcpListener::bind(settings.listen).map_err(|source| StartupError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+        let address = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+        let settings = Arc::new(settings);
+        let state = web::Data::new(AppState {
+            db,
+            tokens: TokenKeys::new(
+                &secret,
+                &settings.jwt_issuer,
+                settings.access_token_ttl_secs,
+            ),
+            settings: settings.clone(),
+        });
+        let prometheus = PrometheusMetricsBuilder::new("cadenza")
+            .endpoint("/metrics")
+            .mask_unmatched_patterns("unmatched")
+            .build()
+            .map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let json_limit = JsonLimit(settings.max_json_bytes);
+
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .into_utoipa_app()
+                .openapi(api::ApiDoc::openapi())
+                .app_data(state.clone())
+                .app_data(json_limit)
+                .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                    api::problem::ApiError::bad_request(format!("invalid query string: {err}"))
+                        .into()
+                }))
+                .app_data(web::PathConfig::default().error_handler(|err, _| {
+                    api::problem::ApiError::bad_request(format!("invalid path: {err}")).into()
+                }))
+                .configure(api::configure)
+                .openapi_service(|openapi| {
+                    let document = web::Data::new(openapi.to_json().unwrap_or_default());
+                    web::resource("/api/openapi.json")
+                        .app_data(document)
+                        .route(web::get().to(serve_openapi))
+                })
+                .into_app()
+                .wrap(ErrorHandlers::new().default_handler(problem::problem_for_framework_errors))
+                .wrap(prometheus.clone())
+                .wrap_fn(|req, srv| {
+                    use actix_web::dev::Service;
+                    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+                    let fut = srv.call(req);
+                    async move {
+                        let mut res = fut.await?;
+                        if let Some(id) = request_id.and_then(|id| id.parse().ok()) {
+                            res.headers_mut().insert(
+                                actix_web::http::header::HeaderName::from_static("x-request-id"),
+                                id,
+                            );
+                        }
+                        Ok(res)
+                    }
+                })
+                .wrap(TracingLogger::default())
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: address,
+            source,
+        })?
+        .shutdown_timeout(30);
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers.max(1));
+        }
+        Ok(Application {
+            address,
+            database: target.describe(),
+            server: server.run(),
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// Serves until SIGINT/SIGTERM (graceful: in-flight requests finish, up to 30 s).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn serve_openapi(document: web::Data<String>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(document.get_ref().clone())
+}

@@ -1,0 +1,120 @@
+//! Diesel table definitions, written to match both `migrations/sqlite` and
+//! `migrations/postgres` (the two schemas declare the same columns and types).
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        organization_id -> Text,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        family_id -> Text,
+        user_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        rotated_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_throttle (throttle_key) {
+        throttle_key -> Text,
+        failures -> Integer,
+        window_start -> Timestamp,
+        blocked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        organization_id -> Text,
+        email -> Text,
+        role -> Text,
+        token_hash -> Text,
+        invited_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    password_resets (id) {
+        id -> Text,
+        user_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        organization_id -> Nullable<Text>,
+        actor_user_id -> Nullable<Text>,
+        action -> Text,
+        subject_type -> Text,
+        subject_id -> Nullable<Text>,
+        before_json -> Nullable<Text>,
+        after_json -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> Text,
+        message_id -> Text,
+        template -> Text,
+        recipient_email -> Text,
+        recipient_user_id -> Nullable<Text>,
+        context_json -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(users -> organizations (organization_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(invitations -> organizations (organization_id));
+diesel::joinable!(password_resets -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    users,
+    refresh_tokens,
+    login_throttle,
+    invitations,
+    password_resets,
+    audit_events,
+    mail_outbox,
+);
