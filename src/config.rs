@@ -95,6 +95,11 @@ pub struct ServeSettings {
     #[arg(long, env = "CADENZA_WORKERS")]
     pub workers: Option<usize>,
 
+    /// Take the client address for login throttling from `Forwarded`/`X-Forwarded-For`
+    /// (only behind a proxy that sets them; otherwise clients could pick their own address).
+    #[arg(long, env = "CADENZA_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+
     /// Log line format.
     #[arg(long, env = "CADENZA_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

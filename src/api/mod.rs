@@ -2,8 +2,11 @@
 //! mounted under `/api/v1` by [`configure`]. Handlers parse input into domain
 //! types, call the database layer, and map every failure to problem+json.
 
+pub mod accounts;
+pub mod caller;
 pub mod extract;
 pub mod health;
+pub mod pagination;
 pub mod problem;
 
 use utoipa::OpenApi;
@@ -19,11 +22,33 @@ use utoipa_actix_web::service_config::ServiceConfig;
         version = "1"
     ),
     components(schemas(problem::Problem, crate::domain::FieldError)),
+    modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "auth", description = "Sign-up, login, tokens and password reset"),
+        (name = "members", description = "Invitations, roles and membership"),
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme that authenticated operations reference.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// Mounts every route (probes at the root, the API under `/api/v1`).
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -31,4 +56,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(utoipa_actix_web::scope("/api/v1").configure(configure_v1));
 }
 
-fn configure_v1(_cfg: &mut ServiceConfig) {}
+fn configure_v1(cfg: &mut ServiceConfig) {
+    accounts::configure(cfg);
+}

@@ -5,7 +5,9 @@
 //! Diesel is synchronous: [`Db::run`] moves each unit of work onto actix's
 //! blocking thread pool so the async executor never waits on the database.
 
+pub mod accounts;
 pub mod audit;
+pub mod outbox;
 pub mod schema;
 
 use std::path::PathBuf;
@@ -297,6 +299,52 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
             result
         }
     }
+}
+
+/// Runs `work` in a write transaction. On SQLite it begins `IMMEDIATE`, taking the
+/// write lock up front: a deferred transaction that reads and then writes can fail
+/// with SQLITE_BUSY without waiting, which `busy_timeout` cannot help. On
+/// PostgreSQL it is an ordinary transaction; critical sections lock rows explicitly
+/// (see [`lock_organization`]).
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<DbError>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    let begun = match conn {
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
+        }
+        DbConnection::Postgres(_) => Manager::begin_transaction(conn),
+    };
+    begun.map_err(|e| E::from(DbError::Query(e)))?;
+    match work(conn) {
+        Ok(value) => match Manager::commit_transaction(conn) {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = Manager::rollback_transaction(conn);
+                Err(E::from(DbError::Query(e)))
+            }
+        },
+        Err(e) => {
+            let _ = Manager::rollback_transaction(conn);
+            Err(e)
+        }
+    }
+}
+
+/// Serializes writers of one organization's membership until the transaction ends:
+/// a no-op update takes the row lock on PostgreSQL (SQLite's IMMEDIATE transaction
+/// already serializes every writer).
+pub fn lock_organization(conn: &mut DbConnection, organization_id: &str) -> Result<(), DbError> {
+    use diesel::prelude::*;
+    use schema::organizations::dsl;
+    diesel::update(dsl::organizations.find(organization_id))
+        .set(dsl::name.eq(dsl::name))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// A new opaque identifier: a UUIDv7, so ids sort by creation time (good index locality

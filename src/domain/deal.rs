@@ -1,31 +1,37 @@
 //! The negotiation state machine of a deal, as pure functions.
 //!
 //! ```text
-//!  draft ──submit──▶ negotiating(turn = counterparty) ──counter──▶ negotiating(turn flips)
-//!    │                   │  └──accept (party on turn)──▶ agreed ──sign × 2──▶ executed ──complete──▶ completed
-//!    │                   └──reject (party on turn)──▶ rejected     │               └──terminate──▶ terminated
-//!    │                                                             └──counter (reopens, voids signatures)──▶ negotiating
-//!    └──withdraw (discard)──▶ withdrawn   negotiating/agreed ──withdraw──▶ withdrawn
-//!                                         negotiating/agreed ──expire (system)──▶ expired
+//! draft               ─submit (opener) ──────────▶ negotiating, turn = counterparty
+//! draft               ─withdraw (opener) ────────▶ withdrawn ("discard")
+//! negotiating         ─counter (on turn) ────────▶ negotiating, turn flips, revision + 1
+//! negotiating         ─accept (on turn) ─────────▶ agreed, agreed_revision = revision
+//! negotiating         ─reject (on turn) ─────────▶ rejected
+//! agreed              ─sign (once per party) ────▶ agreed; executed on the second signature
+//! agreed              ─counter (either party) ───▶ negotiating, signatures voided, revision + 1
+//! negotiating, agreed ─withdraw (either party) ──▶ withdrawn
+//! negotiating, agreed ─expire (system) ──────────▶ expired
+//! executed            ─terminate (either party) ─▶ terminated
+//! executed            ─complete (system) ────────▶ completed
 //! ```
 //!
-//! Who may do what (the role must include the action's [`Action::required_role`]):
+//! Who may do what; a member's role must include the action's
+//! [`Action::required_role`] (negotiator for submit, counter, accept, reject
+//! and withdraw; signer for sign and terminate; owner includes both):
 //!
-//! | state       | action    | who                                                               |
-//! |-------------|-----------|-------------------------------------------------------------------|
-//! | draft       | submit    | the opening party, negotiator+                                    |
-//! | draft       | withdraw  | the opening party, negotiator+ (this is "discard": the counterparty has not been asked anything yet) |
-//! | negotiating | counter   | the party on turn, negotiator+; the turn flips                    |
-//! | negotiating | accept    | the party on turn, negotiator+ (accepts the other side's revision) |
-//! | negotiating | reject    | the party on turn, negotiator+                                    |
-//! | negotiating | withdraw  | either party, negotiator+                                         |
-//! | negotiating | expire    | system, when the current revision's `respond_by` has passed        |
-//! | agreed      | sign      | either party, signer+, once per party; the second signature executes |
-//! | agreed      | counter   | either party, negotiator+: there is no turn once agreed, and either side may want to reopen; it voids every signature |
-//! | agreed      | withdraw  | either party, negotiator+                                         |
-//! | agreed      | expire    | system, when `respond_by` has passed before both signatures        |
-//! | executed    | terminate | either party, signer+                                             |
-//! | executed    | complete  | system, when the term has ended                                   |
+//! - **draft**: the opening party submits (revision 1 goes to the
+//!   counterparty, whose turn it then is) or withdraws, which discards the
+//!   draft. The counterparty can do nothing to a draft: it has not been asked
+//!   anything yet. Drafts do not expire, for the same reason.
+//! - **negotiating**: the party on turn counters (a new revision; the turn
+//!   flips), accepts (the current revision, proposed by the other side,
+//!   becomes the agreed one) or rejects. Either party may withdraw. The system
+//!   expires it once the current revision's `respond_by` has passed.
+//! - **agreed**: each party's signer (or owner) signs once; the second
+//!   signature executes the deal. Either party may counter, since there is no
+//!   turn once agreed and either side may want to reopen; that voids every
+//!   signature. Either party may withdraw; the system may expire it.
+//! - **executed**: either party's signer (or owner) terminates; the system
+//!   completes it when the term has ended.
 //!
 //! Terminal states (completed, terminated, rejected, withdrawn, expired) accept nothing.
 //! A viewer may do nothing.
@@ -1293,10 +1299,9 @@ mod tests {
                                 _ => {}
                             }
                         }
-                        prop_assert_eq!(
-                            next.state == DealState::Executed && status.state != DealState::Executed,
-                            t.executes()
-                        );
+                        let became_executed = next.state == DealState::Executed
+                            && status.state != DealState::Executed;
+                        prop_assert_eq!(became_executed, t.executes());
                         status = t.next;
                     }
                 }

@@ -1,8 +1,26 @@
 //! Pure domain logic: no I/O, no database, no HTTP. Everything here is
 //! deterministic and unit/property tested, so the rules of the market can be
 //! read (and trusted) without the plumbing around them.
+//!
+//! - values: [`isrc`], [`territory`], [`usage`], [`money`], [`period`], [`account`], [`role`]
+//! - catalogs: [`track`] (an imported row), [`trackset`] (Roaring bitmaps of track ids),
+//!   [`selector`] (how a slice is cut)
+//! - deals: [`terms`] (term sheets, canonical hash, diff), [`deal`] (the negotiation
+//!   state machine), [`grant`] (rights overlap and the exclusivity rule)
 
+pub mod account;
+pub mod deal;
+pub mod grant;
+pub mod isrc;
+pub mod money;
+pub mod period;
 pub mod role;
+pub mod selector;
+pub mod terms;
+pub mod territory;
+pub mod track;
+pub mod trackset;
+pub mod usage;
 pub mod validation;
 
 pub use validation::{FieldError, ValidationErrors};

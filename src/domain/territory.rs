@@ -106,18 +106,18 @@ impl<'de> Deserialize<'de> for Territory {
     }
 }
 
-fn territory_code_schema() -> utoipa::openapi::schema::ObjectBuilder {
+fn code_schema() -> utoipa::openapi::schema::ObjectBuilder {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .min_length(Some(2))
-        .max_length(Some(2))
         .examples(["CN"])
 }
 
 impl utoipa::PartialSchema for Territory {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        territory_code_schema()
+        code_schema()
+            .min_length(Some(2))
+            .max_length(Some(2))
             .description(Some(
                 "ISO 3166-1 alpha-2 code, any case on input, uppercase on output.",
             ))
@@ -292,7 +292,7 @@ impl utoipa::PartialSchema for Territories {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::ArrayBuilder;
         ArrayBuilder::new()
-            .items(territory_code_schema().description(Some(
+            .items(code_schema().description(Some(
                 "ISO 3166-1 alpha-2 code (any case), or `worldwide` alone",
             )))
             .min_items(Some(1))
@@ -561,6 +561,8 @@ mod tests {
         assert_eq!(list["type"], "array");
         assert_eq!(list["items"]["type"], "string");
         assert_eq!(list["minItems"], 1);
+        // `worldwide` must fit the item schema.
+        assert!(list["items"].get("maxLength").is_none());
         let one = serde_json::to_value(<Territory as utoipa::PartialSchema>::schema()).unwrap();
         assert_eq!(one["type"], "string");
     }

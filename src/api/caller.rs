@@ -1,0 +1,101 @@
+//! The one place authorization starts: [`Caller`] turns a bearer token into the
+//! current member of an organization. Every handler that takes a `Caller` is
+//! authenticated; [`Caller::require`] checks the role; queries are then scoped
+//! by `caller.organization_id()`, and another organization's private resource
+//! answers 404 exactly like a missing one.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+
+use super::problem::ApiError;
+use crate::app::AppState;
+use crate::auth::tokens::TokenError;
+use crate::db::accounts::{self, User};
+use crate::domain::role::Role;
+
+/// The authenticated member making the request, as stored now (a removed
+/// member or a changed role takes effect at once, not when the token expires).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn organization_id(&self) -> &str {
+        &self.user.organization_id
+    }
+
+    pub fn user_id(&self) -> &str {
+        &self.user.id
+    }
+
+    /// Refuses with 403 unless the caller's role includes `required`.
+    pub fn require(&self, required: Role) -> Result<(), ApiError> {
+        if self.role.includes(required) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this needs the {required} role or higher; you are {}",
+                self.role
+            )))
+        }
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthenticated("an `Authorization: Bearer <token>` header is required".into())
+    })?;
+    let value = value.to_str().map_err(|_| {
+        ApiError::Unauthenticated("the Authorization header is not readable".into())
+    })?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim().to_string())
+        }
+        _ => Err(ApiError::Unauthenticated(
+            "the Authorization header must use the Bearer scheme".into(),
+        )),
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let token = token?;
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let claims = state.tokens.verify(&token).map_err(|e| match e {
+                TokenError::Expired => {
+                    ApiError::Unauthenticated("the access token has expired; refresh it".into())
+                }
+                _ => ApiError::Unauthenticated("the access token is not valid".into()),
+            })?;
+            let user = state
+                .db
+                .run(move |conn| {
+                    accounts::find_user(conn, &claims.sub)
+                        .map(|u| u.filter(|u| u.organization_id == claims.org))
+                })
+                .await?
+                .ok_or_else(|| ApiError::Unauthenticated("the account no longer exists".into()))?;
+            let role = user.role.parse().map_err(|_| {
+                ApiError::Internal(format!("stored role `{}` is unknown", user.role))
+            })?;
+            tracing::Span::current().record("user_id", user.id.as_str());
+            Ok(Caller { user, role })
+        })
+    }
+}
