@@ -4,10 +4,12 @@
 
 pub mod accounts;
 pub mod caller;
+pub mod catalogs;
 pub mod extract;
 pub mod health;
 pub mod pagination;
 pub mod problem;
+pub mod slices;
 
 use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -27,6 +29,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "auth", description = "Sign-up, login, tokens and password reset"),
         (name = "members", description = "Invitations, roles and membership"),
+        (name = "catalogs", description = "Catalogs, their holdings, imports and tracks"),
+        (name = "slices", description = "Slices cut from catalogs"),
     )
 )]
 pub struct ApiDoc;
@@ -58,4 +62,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 fn configure_v1(cfg: &mut ServiceConfig) {
     accounts::configure(cfg);
+    catalogs::configure(cfg);
+    slices::configure(cfg);
 }

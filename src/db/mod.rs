@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod catalogs;
 pub mod outbox;
 pub mod schema;
 
@@ -135,6 +136,8 @@ pub enum DbError {
     Migration(String),
     #[error("the database task was cancelled")]
     Cancelled,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
 }
 
 impl DbError {
