@@ -458,7 +458,7 @@ pub async fn list_tracks(
                         cursor = Some(last);
                     }
                 }
-                let more = candidates.page_after(cursor, 1).first().is_some();
+                let more = !candidates.page_after(cursor, 1).is_empty();
                 Ok((found, if more { cursor } else { None }))
             },
         )
