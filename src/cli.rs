@@ -3,11 +3,15 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
 
 use crate::app::Application;
 use crate::config::{DatabaseSettings, LogFormat, ServeSettings};
 use crate::db::{DatabaseTarget, Db};
+use crate::import::ImportFormat;
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
@@ -27,6 +31,57 @@ pub enum Command {
     Serve(ServeSettings),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseSettings),
+    /// Import a CSV or NDJSON file of tracks into a catalog, with a progress bar.
+    Import(ImportArgs),
+    /// Write a synthetic catalog (realistic labels, artists, genres, dates, valid ISRCs).
+    GenerateCatalog(GenerateArgs),
+    /// Measure performance; results go to docs/performance.md.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The catalog's id.
+    #[arg(long)]
+    pub catalog: String,
+    /// `csv` or `ndjson` (default: from the file extension).
+    #[arg(long, value_parser = ["csv", "ndjson"])]
+    pub format: Option<String>,
+    /// Write the full JSON report (every rejected row) to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// The file to import.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// How many tracks.
+    #[arg(long, default_value_t = 150_000)]
+    pub tracks: u64,
+    /// Random seed: the same seed gives the same file.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, value_parser = ["csv", "ndjson"], default_value = "csv")]
+    pub format: String,
+    /// Output file (default: standard output).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Import, slice, list and query a generated catalog; prints a Markdown table.
+    Catalog {
+        #[arg(long, default_value_t = 1_000_000)]
+        tracks: u64,
+        /// Where to run (default: a fresh SQLite file in a temporary directory).
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -34,6 +89,12 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(settings) => serve(settings),
         Command::Migrate(settings) => migrate(&settings),
+        Command::Import(args) => import_file(&args),
+        Command::GenerateCatalog(args) => generate(&args),
+        Command::Bench(BenchCommand::Catalog {
+            tracks,
+            database_url,
+        }) => bench_catalog(tracks, database_url),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,4 +128,87 @@ fn migrate(settings: &DatabaseSettings) -> Result<(), String> {
     Db::connect(&target, 1).map_err(|e| e.to_string())?;
     println!("{}: schema is up to date", target.describe());
     Ok(())
+}
+
+fn format_of(name: Option<&str>, path: &std::path::Path) -> Result<ImportFormat, String> {
+    match name {
+        Some("csv") => Ok(ImportFormat::Csv),
+        Some("ndjson") => Ok(ImportFormat::Ndjson),
+        _ => ImportFormat::from_path(path).ok_or_else(|| {
+            format!(
+                "cannot tell the format of {}: pass --format csv or --format ndjson",
+                path.display()
+            )
+        }),
+    }
+}
+
+fn import_file(args: &ImportArgs) -> Result<(), String> {
+    telemetry::init(LogFormat::Text);
+    let format = format_of(args.format.as_deref(), &args.file)?;
+    let target = DatabaseTarget::parse(&args.database.effective_database_url())
+        .map_err(|e| e.to_string())?;
+    let db = Db::connect(&target, 1).map_err(|e| e.to_string())?;
+    let mut conn = db.conn().map_err(|e| e.to_string())?;
+    let catalog = crate::db::catalogs::find_catalog(&mut conn, &args.catalog)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no catalog {}", args.catalog))?;
+    let file =
+        std::fs::File::open(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut progress = crate::bench::file_progress(len);
+    let report = crate::import::import_tracks(
+        &mut conn,
+        &catalog,
+        None,
+        std::io::BufReader::with_capacity(1 << 20, file),
+        format,
+        chrono::Utc::now().date_naive(),
+        &mut progress,
+    )
+    .map_err(|e| e.to_string())?;
+    println!(
+        "\nimported {} tracks, skipped {} already in the catalog, rejected {} rows; the catalog now holds {} tracks",
+        report.imported, report.skipped_existing, report.rejected_rows, report.catalog_track_count
+    );
+    for row in report.rejected.iter().take(20) {
+        println!("  line {}: {}: {}", row.line, row.field, row.message);
+    }
+    if report.rejected.len() > 20 {
+        println!(
+            "  … {} more (use --report FILE for all)",
+            report.rejected.len() - 20
+        );
+    }
+    if let Some(path) = &args.report {
+        let json = serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn generate(args: &GenerateArgs) -> Result<(), String> {
+    let format = format_of(Some(&args.format), std::path::Path::new(""))?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => {
+            Box::new(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 20, &mut out);
+    crate::import::generate::generate_catalog(&mut buffered, args.tracks, args.seed, format)
+        .map_err(|e| e.to_string())?;
+    buffered.flush().map_err(|e| e.to_string())
+}
+
+fn bench_catalog(tracks: u64, database_url: Option<String>) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("cadenza-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let url =
+        database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
+    let mut stdout = std::io::stdout();
+    let result =
+        crate::bench::run_catalog_bench(&url, tracks, &dir, &mut stdout).map_err(|e| e.to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }

@@ -224,6 +224,7 @@ impl From<ImportError> for ApiError {
             ImportError::Read(detail) => ApiError::bad_request(detail),
             ImportError::CatalogFull(_) => ApiError::conflict(e.to_string()),
             ImportError::Database(db) => ApiError::Database(db),
+            ImportError::Internal(detail) => ApiError::Internal(detail),
         }
     }
 }

@@ -12,7 +12,7 @@ use rand_distr::{Distribution, Zipf};
 
 use super::ImportFormat;
 
-pub const LABELS: u64 = 3_000;
+pub const LABELS: u64 = 4_000;
 pub const ARTISTS: u64 = 40_000;
 
 const GENRES: [(&str, u32); 24] = [
@@ -116,7 +116,7 @@ pub fn generate_catalog(
     format: ImportFormat,
 ) -> std::io::Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let label_dist = Zipf::new(LABELS, 1.1).map_err(std::io::Error::other)?;
+    let label_dist = Zipf::new(LABELS, 0.8).map_err(std::io::Error::other)?;
     let artist_dist = Zipf::new(ARTISTS, 1.05).map_err(std::io::Error::other)?;
     let genre_total: u32 = GENRES.iter().map(|g| g.1).sum();
     if format == ImportFormat::Csv {

@@ -1,0 +1,327 @@
+//! `cadenza bench catalog`: the catalog-scale measurements recorded in
+//! `docs/performance.md` — import time and peak memory per backend, selector
+//! latency, slice size, listing and membership latency — on a generated catalog.
+
+use std::io::{BufReader, BufWriter, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::db::accounts::{self, Organization};
+use crate::db::catalogs::{self, Catalog, NewCatalog};
+use crate::db::{new_id, now, DatabaseTarget, Db, DbConnection};
+use crate::domain::isrc::Isrc;
+use crate::domain::selector::{evaluate, Selector, ValidatedSelector};
+use crate::domain::trackset::TrackSet;
+use crate::import::{self, generate::generate_catalog, ImportFormat, Progress};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Import(#[from] import::ImportError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn time_runs<T>(
+    runs: usize,
+    mut f: impl FnMut() -> Result<T, BenchError>,
+) -> Result<(Duration, T), BenchError> {
+    let mut samples = Vec::with_capacity(runs);
+    let mut last = None;
+    for _ in 0..runs {
+        let start = Instant::now();
+        last = Some(f()?);
+        samples.push(start.elapsed());
+    }
+    let value = last.ok_or_else(|| BenchError::Setup("no runs".into()))?;
+    Ok((median(samples), value))
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+struct Bar(indicatif::ProgressBar);
+
+impl Progress for Bar {
+    fn advance(&mut self, bytes: u64, rows: u64) {
+        self.0.set_position(bytes);
+        self.0.set_message(format!("{rows} rows"));
+    }
+}
+
+/// A progress bar over a file of `len` bytes, with rate and ETA.
+pub fn file_progress(len: u64) -> impl Progress {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} · {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Bar(bar)
+}
+
+fn evaluate_on(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    selector: &ValidatedSelector,
+) -> Result<TrackSet, BenchError> {
+    let index = catalogs::load_selector_index(conn, catalog.no, selector)?;
+    Ok(evaluate(selector, &index).tracks)
+}
+
+/// Runs the whole measurement and prints a Markdown report.
+pub fn run_catalog_bench(
+    database_url: &str,
+    tracks: u64,
+    work_dir: &Path,
+    out: &mut dyn Write,
+) -> Result<(), BenchError> {
+    let target = DatabaseTarget::parse(database_url)?;
+    writeln!(
+        out,
+        "## Catalog benchmark: {tracks} tracks on {}\n",
+        target.describe()
+    )?;
+    writeln!(out, "| measurement | result |\n| --- | --- |")?;
+
+    let file = work_dir.join(format!("catalog-{tracks}.csv"));
+    let started = Instant::now();
+    {
+        let mut writer = BufWriter::with_capacity(1 << 20, std::fs::File::create(&file)?);
+        generate_catalog(&mut writer, tracks, 42, ImportFormat::Csv)?;
+        writer.flush()?;
+    }
+    let file_len = std::fs::metadata(&file)?.len();
+    writeln!(
+        out,
+        "| generate CSV ({:.0} MiB) | {:.1} s |",
+        file_len as f64 / 1048576.0,
+        started.elapsed().as_secs_f64()
+    )?;
+
+    let db = Db::connect(&target, 2)?;
+    let mut conn = db.conn()?;
+    let at = now();
+    let organization = Organization {
+        id: new_id(),
+        name: "Benchmark Platform".into(),
+        kind: "platform".into(),
+        created_at: at,
+    };
+    accounts::insert_organization(&mut conn, &organization)?;
+    let catalog = catalogs::insert_catalog(
+        &mut conn,
+        &NewCatalog {
+            id: new_id(),
+            organization_id: organization.id.clone(),
+            name: "Benchmark catalog".into(),
+            territories: r#"["worldwide"]"#.into(),
+            usages: r#"["interactive_streaming"]"#.into(),
+            holding_start: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(),
+            holding_end: chrono::NaiveDate::from_ymd_opt(2040, 12, 31).unwrap_or_default(),
+            sublicensable: true,
+            track_count: 0,
+            created_at: at,
+            updated_at: at,
+        },
+    )?;
+
+    let rss_before = peak_rss_mib().unwrap_or(0.0);
+    let started = Instant::now();
+    let mut progress = file_progress(file_len);
+    let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?);
+    let report = import::import_tracks(
+        &mut conn,
+        &catalog,
+        None,
+        reader,
+        ImportFormat::Csv,
+        chrono::Utc::now().date_naive(),
+        &mut progress,
+    )?;
+    let import_time = started.elapsed();
+    let rss_after = peak_rss_mib().unwrap_or(0.0);
+    writeln!(
+        out,
+        "| import {} tracks | {:.1} s ({:.0} rows/s), {} rejected |",
+        report.imported,
+        import_time.as_secs_f64(),
+        report.imported as f64 / import_time.as_secs_f64(),
+        report.rejected_rows
+    )?;
+    writeln!(
+        out,
+        "| peak RSS (process, before → after import) | {rss_before:.0} MiB → {rss_after:.0} MiB |"
+    )?;
+    let catalog = catalogs::find_catalog(&mut conn, &catalog.id)?
+        .ok_or_else(|| BenchError::Setup("catalog vanished".into()))?;
+
+    // A ~10% slice ("1.5M of 15M"): the biggest labels until a tenth of the catalog.
+    let target_size = (catalog.track_count / 10).max(1);
+    let mut labels = Vec::new();
+    let mut covered = 0;
+    for (label, count) in catalogs::top_postings(&mut conn, catalog.no, "label", 3_000)? {
+        if covered >= target_size {
+            break;
+        }
+        covered += count;
+        labels.push(label);
+    }
+    let ten_percent = Selector {
+        labels: Some(labels.clone()),
+        ..Selector::default()
+    }
+    .validate()
+    .map_err(|e| BenchError::Setup(format!("{e:?}")))?;
+    let (t, slice) = time_runs(7, || evaluate_on(&mut conn, &catalog, &ten_percent))?;
+    writeln!(
+        out,
+        "| selector: {} labels → {} tracks (median of 7) | {} |",
+        labels.len(),
+        slice.len(),
+        ms(t)
+    )?;
+    let bytes = slice.to_bytes();
+    writeln!(
+        out,
+        "| that slice stored | {} bytes ({:.2} MiB) |",
+        bytes.len(),
+        bytes.len() as f64 / 1048576.0
+    )?;
+    let (t, _) = time_runs(7, || Ok(slice.content_hash()))?;
+    writeln!(out, "| content hash of that slice | {} |", ms(t))?;
+
+    let genre_dates = Selector {
+        genres: Some(vec!["Pop".into(), "Rock".into()]),
+        released_from: chrono::NaiveDate::from_ymd_opt(2015, 3, 15),
+        released_to: chrono::NaiveDate::from_ymd_opt(2022, 9, 30),
+        ..Selector::default()
+    }
+    .validate()
+    .map_err(|e| BenchError::Setup(format!("{e:?}")))?;
+    let (t, set) = time_runs(7, || evaluate_on(&mut conn, &catalog, &genre_dates))?;
+    writeln!(
+        out,
+        "| selector: 2 genres × date range → {} tracks | {} |",
+        set.len(),
+        ms(t)
+    )?;
+
+    let everything_but = Selector {
+        exclude_isrcs: Some(sample_isrcs(&mut conn, &catalog, 1_000)?),
+        ..Selector::default()
+    }
+    .validate()
+    .map_err(|e| BenchError::Setup(format!("{e:?}")))?;
+    let (t, set) = time_runs(7, || evaluate_on(&mut conn, &catalog, &everything_but))?;
+    writeln!(
+        out,
+        "| selector: whole catalog minus 1,000 ISRCs → {} tracks | {} |",
+        set.len(),
+        ms(t)
+    )?;
+
+    let stored = catalogs::Slice {
+        id: new_id(),
+        catalog_id: catalog.id.clone(),
+        organization_id: organization.id.clone(),
+        name: "bench".into(),
+        selector: "{}".into(),
+        track_count: slice.len() as i64,
+        catalog_track_count: catalog.track_count,
+        bitmap: bytes,
+        content_hash: slice.content_hash(),
+        frozen_at: None,
+        created_at: now(),
+    };
+    catalogs::insert_slice(&mut conn, &stored)?;
+    let middle = slice
+        .page_after(None, (slice.len() / 2) as usize)
+        .last()
+        .copied();
+    for (name, cursor) in [("first page", None), ("page from the middle", middle)] {
+        let (t, rows) = time_runs(21, || {
+            let loaded = catalogs::find_slice(&mut conn, &stored.id)?
+                .ok_or_else(|| BenchError::Setup("slice".into()))?;
+            let set = catalogs::decode_set(&loaded.bitmap)?;
+            Ok(catalogs::tracks_by_ids(&mut conn, catalog.no, &set.page_after(cursor, 100))?.len())
+        })?;
+        writeln!(
+            out,
+            "| list slice tracks, {name} (100 rows, slice loaded each time) | {} ({rows} rows) |",
+            ms(t)
+        )?;
+    }
+    // Probe a member of the slice, from the middle of it.
+    let probe_id = middle.unwrap_or_default();
+    let probe = catalogs::tracks_by_ids(&mut conn, catalog.no, &[probe_id])?
+        .first()
+        .and_then(|r| Isrc::from_key(r.isrc_key))
+        .ok_or_else(|| BenchError::Setup("probe track".into()))?;
+    let (t, member) = time_runs(21, || {
+        let loaded = catalogs::find_slice(&mut conn, &stored.id)?
+            .ok_or_else(|| BenchError::Setup("slice".into()))?;
+        let row = catalogs::track_by_isrc_key(&mut conn, catalog.no, probe.key())?;
+        let set = catalogs::decode_set(&loaded.bitmap)?;
+        Ok(row.is_some_and(|r| set.contains(r.track_id as u32)))
+    })?;
+    writeln!(
+        out,
+        "| membership of one ISRC (answer: {member}) | {} |",
+        ms(t)
+    )?;
+
+    let started = Instant::now();
+    let again = import::import_tracks(
+        &mut conn,
+        &catalog,
+        None,
+        BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?),
+        ImportFormat::Csv,
+        chrono::Utc::now().date_naive(),
+        &mut (),
+    )?;
+    writeln!(
+        out,
+        "| re-import of the same file (idempotent: {} new, {} skipped) | {:.1} s |",
+        again.imported,
+        again.skipped_existing,
+        started.elapsed().as_secs_f64()
+    )?;
+    std::fs::remove_file(&file)?;
+    Ok(())
+}
+
+fn sample_isrcs(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    n: usize,
+) -> Result<Vec<String>, BenchError> {
+    let all = catalogs::catalog_tracks(conn, catalog.no)?;
+    let step = (all.len() / n as u64).max(1) as usize;
+    let ids: Vec<u32> = all.iter().step_by(step).take(n).collect();
+    Ok(catalogs::tracks_by_ids(conn, catalog.no, &ids)?
+        .into_iter()
+        .filter_map(|r| Isrc::from_key(r.isrc_key))
+        .map(Isrc::into_string)
+        .collect())
+}
