@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod notifications;
 pub mod outbox;
 pub mod schema;
 
