@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod caller;
 pub mod extract;
 pub mod health;
+pub mod notifications;
 pub mod pagination;
 pub mod problem;
 
@@ -27,6 +28,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "auth", description = "Sign-up, login, tokens and password reset"),
         (name = "members", description = "Invitations, roles and membership"),
+        (name = "notifications", description = "The notification feed and e-mail settings"),
     )
 )]
 pub struct ApiDoc;
@@ -58,4 +60,5 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 fn configure_v1(cfg: &mut ServiceConfig) {
     accounts::configure(cfg);
+    notifications::configure(cfg);
 }

@@ -1,6 +1,8 @@
 //! Black-box HTTP tests: each starts the real server on both backends.
 
 mod helpers;
+mod smtp_sink;
 
 mod accounts;
 mod foundation;
+mod mail;
