@@ -226,7 +226,7 @@ pub struct OutboxStatus {
     pub pending: i64,
     pub sent: i64,
     pub dead: i64,
-    /// Of the pending mails, how many are waiting for a retry after a failure.
+    /// Of the pending mails, how many were tried at least once (failed, or in delivery now).
     pub retrying: i64,
     pub oldest_pending_at: Option<NaiveDateTime>,
     /// The most recent dead letters (up to `dead_limit`), newest first.
