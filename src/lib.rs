@@ -11,5 +11,6 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod import;
 pub mod mail;
 pub mod telemetry;

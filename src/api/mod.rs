@@ -4,11 +4,13 @@
 
 pub mod accounts;
 pub mod caller;
+pub mod catalogs;
 pub mod extract;
 pub mod health;
 pub mod notifications;
 pub mod pagination;
 pub mod problem;
+pub mod slices;
 
 use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -28,6 +30,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "auth", description = "Sign-up, login, tokens and password reset"),
         (name = "members", description = "Invitations, roles and membership"),
+        (name = "catalogs", description = "Catalogs, their holdings, imports and tracks"),
+        (name = "slices", description = "Slices cut from catalogs"),
         (name = "notifications", description = "The notification feed and e-mail settings"),
     )
 )]
@@ -60,5 +64,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 fn configure_v1(cfg: &mut ServiceConfig) {
     accounts::configure(cfg);
+    catalogs::configure(cfg);
+    slices::configure(cfg);
     notifications::configure(cfg);
 }

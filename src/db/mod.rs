@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod catalogs;
 pub mod notifications;
 pub mod outbox;
 pub mod schema;
@@ -136,6 +137,8 @@ pub enum DbError {
     Migration(String),
     #[error("the database task was cancelled")]
     Cancelled,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
 }
 
 impl DbError {

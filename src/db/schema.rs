@@ -121,6 +121,73 @@ diesel::allow_tables_to_appear_in_same_query!(
     notification_settings,
 );
 
+diesel::table! {
+    catalogs (no) {
+        no -> BigInt,
+        id -> Text,
+        organization_id -> Text,
+        name -> Text,
+        territories -> Text,
+        usages -> Text,
+        holding_start -> Date,
+        holding_end -> Date,
+        sublicensable -> Bool,
+        track_count -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tracks (catalog_no, track_id) {
+        catalog_no -> BigInt,
+        track_id -> Integer,
+        isrc_key -> BigInt,
+        title -> Text,
+        artists -> Text,
+        label -> Text,
+        genre -> Text,
+        release_date -> Date,
+        duration_ms -> Integer,
+        iswc -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    catalog_postings (catalog_no, kind, posting_key) {
+        catalog_no -> BigInt,
+        kind -> Text,
+        posting_key -> Text,
+        display -> Text,
+        track_count -> BigInt,
+        bitmap -> Binary,
+    }
+}
+
+diesel::table! {
+    slices (id) {
+        id -> Text,
+        catalog_id -> Text,
+        organization_id -> Text,
+        name -> Text,
+        selector -> Text,
+        track_count -> BigInt,
+        catalog_track_count -> BigInt,
+        bitmap -> Binary,
+        content_hash -> Text,
+        frozen_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    catalogs,
+    tracks,
+    catalog_postings,
+    slices
+);
+
 // ---- notifications (migration 2026-11-25-000003) ----
 
 diesel::table! {

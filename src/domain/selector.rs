@@ -860,6 +860,13 @@ impl MemoryIndexBuilder {
     /// Indexes one track under every posting it belongs to. Values are folded
     /// with [`fold_key`]; blank artists are skipped.
     pub fn add_track(&mut self, track: IndexedTrack<'_>) {
+        self.add_attributes(&track);
+        self.index.isrcs.insert(track.isrc.clone(), track.id);
+    }
+
+    /// Indexes a track's attributes but not its ISRC: what a bulk import needs
+    /// (the track table resolves ISRCs; keeping 15M of them here would cost ~1 GB).
+    pub fn add_attributes(&mut self, track: &IndexedTrack<'_>) {
         let ix = &mut self.index;
         let id = track.id;
         ix.all.insert(id);
@@ -873,7 +880,6 @@ impl MemoryIndexBuilder {
         add_id(&mut ix.genres, fold_key(track.genre), id);
         add_id(&mut ix.years, year_key(track.release_date.year()), id);
         add_id(&mut ix.dates, date_key(track.release_date), id);
-        ix.isrcs.insert(track.isrc.clone(), id);
     }
 
     /// Adds a persisted posting (united with what is there). Year and date

@@ -4,5 +4,6 @@ mod helpers;
 mod smtp_sink;
 
 mod accounts;
+mod catalogs;
 mod foundation;
 mod mail;

@@ -1,0 +1,319 @@
+//! Slices: subsets of one catalog, cut by a selector and materialized as a
+//! Roaring bitmap of track ids ("1,500,000 of 15,000,000 tracks").
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::caller::Caller;
+use super::catalogs::{track_cursor, TrackView};
+use super::extract::ApiJson;
+use super::pagination::{encode_cursor, Page, PageQuery};
+use super::problem::{ApiError, Problem};
+use crate::app::AppState;
+use crate::db::audit::AuditEvent;
+use crate::db::catalogs::{self, Slice};
+use crate::db::{new_id, now, write_transaction, DbError};
+use crate::domain::account::parse_display_name;
+use crate::domain::isrc::Isrc;
+use crate::domain::role::Role;
+use crate::domain::selector::{evaluate, Selector, UnknownValue};
+use crate::domain::ValidationErrors;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SliceView {
+    pub id: String,
+    pub catalog_id: String,
+    pub name: String,
+    pub selector: Selector,
+    pub track_count: i64,
+    pub catalog_track_count: i64,
+    /// "1,500,000 of 15,000,000 tracks".
+    pub summary: String,
+    /// SHA-256 of the sorted track ids (see docs/domain.md); recorded in signed terms.
+    pub content_hash: String,
+    /// Size of the stored track set.
+    pub size_bytes: usize,
+    /// Set when the slice is used in a signed deal: its track set never changes again.
+    pub frozen_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Slice> for SliceView {
+    fn from(s: Slice) -> Self {
+        Self {
+            summary: format!(
+                "{} of {} tracks",
+                thousands(s.track_count),
+                thousands(s.catalog_track_count)
+            ),
+            selector: serde_json::from_str(&s.selector).unwrap_or_default(),
+            size_bytes: s.bitmap.len(),
+            id: s.id,
+            catalog_id: s.catalog_id,
+            name: s.name,
+            track_count: s.track_count,
+            catalog_track_count: s.catalog_track_count,
+            content_hash: s.content_hash,
+            frozen_at: s.frozen_at.map(|t| t.and_utc()),
+            created_at: s.created_at.and_utc(),
+        }
+    }
+}
+
+/// 1500000 → "1,500,000".
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedSliceView {
+    #[serde(flatten)]
+    pub slice: SliceView,
+    /// Labels, artists or genres the selector names that the catalog does not have.
+    pub unknown_values: Vec<UnknownValue>,
+    /// Included ISRCs the catalog does not hold.
+    pub unknown_isrcs: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateSlice {
+    pub name: String,
+    pub selector: Selector,
+}
+
+/// Cut a slice from a catalog. Within an attribute values are OR-ed, across
+/// attributes AND-ed; `include_isrcs` are added and `exclude_isrcs` removed last.
+#[utoipa::path(tag = "slices", security(("bearer" = [])), request_body = CreateSlice, responses(
+    (status = 201, body = CreatedSliceView),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/catalogs/{id}/slices")]
+pub async fn create_slice(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: ApiJson<CreateSlice>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Negotiator)?;
+    let body = body.into_inner();
+    let mut errors = ValidationErrors::new();
+    let name = parse_display_name(&body.name)
+        .map_err(|m| errors.push("name", m))
+        .ok();
+    let selector = body
+        .selector
+        .validate()
+        .map_err(|e| errors.0.extend(e.nested("selector").0))
+        .ok();
+    let (Some(name), Some(selector)) = (name, selector) else {
+        return Err(errors.into());
+    };
+    let org = caller.organization_id().to_string();
+    let catalog_id = path.into_inner();
+    let user_id = caller.user_id().to_string();
+    let (slice, unknown_values, unknown_isrcs) = state
+        .db
+        .run(move |conn| {
+            let catalog = catalogs::find_owned_catalog(conn, &org, &catalog_id)?
+                .ok_or(ApiError::NotFound("catalog"))?;
+            let index = catalogs::load_selector_index(conn, catalog.no, &selector)?;
+            let result = evaluate(&selector, &index);
+            let slice = Slice {
+                id: new_id(),
+                catalog_id: catalog.id.clone(),
+                organization_id: catalog.organization_id.clone(),
+                name,
+                selector: serde_json::to_string(&selector.to_selector())
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+                track_count: result.tracks.len() as i64,
+                catalog_track_count: catalog.track_count,
+                bitmap: result.tracks.to_bytes(),
+                content_hash: result.tracks.content_hash(),
+                frozen_at: None,
+                created_at: now(),
+            };
+            write_transaction(conn, |conn| {
+                catalogs::insert_slice(conn, &slice)?;
+                AuditEvent::new("slice.created", "slice", Some(&slice.id))
+                    .by(Some(&slice.organization_id), Some(&user_id))
+                    .after(
+                        serde_json::json!({"catalog_id": slice.catalog_id, "name": slice.name,
+                        "track_count": slice.track_count, "content_hash": slice.content_hash}),
+                    )
+                    .write(conn)?;
+                Ok::<_, DbError>(())
+            })?;
+            Ok::<_, ApiError>((slice, result.unknown_values, result.unknown_isrcs))
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(CreatedSliceView {
+        slice: slice.into(),
+        unknown_values,
+        unknown_isrcs: unknown_isrcs.into_iter().map(Isrc::into_string).collect(),
+    }))
+}
+
+/// The slices cut from one of the caller's catalogs.
+#[utoipa::path(tag = "slices", security(("bearer" = [])), params(PageQuery), responses(
+    (status = 200, body = Page<SliceView>),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/catalogs/{id}/slices")]
+pub async fn list_slices(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page.limit()?;
+    let after = page.after()?;
+    let org = caller.organization_id().to_string();
+    let catalog_id = path.into_inner();
+    let rows = state
+        .db
+        .run(move |conn| {
+            catalogs::find_owned_catalog(conn, &org, &catalog_id)?
+                .ok_or(ApiError::NotFound("catalog"))?;
+            Ok::<_, ApiError>(catalogs::list_slices(
+                conn,
+                &org,
+                &catalog_id,
+                after.as_deref(),
+                i64::from(limit) + 1,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows,
+        limit,
+        |s| s.id.clone(),
+        SliceView::from,
+    )))
+}
+
+async fn owned_slice(state: &AppState, caller: &Caller, id: String) -> Result<Slice, ApiError> {
+    let org = caller.organization_id().to_string();
+    state
+        .db
+        .run(move |conn| catalogs::find_owned_slice(conn, &org, &id))
+        .await?
+        .ok_or(ApiError::NotFound("slice"))
+}
+
+/// One of the caller's slices: "N of M tracks", its selector and content hash.
+#[utoipa::path(tag = "slices", security(("bearer" = [])), responses(
+    (status = 200, body = SliceView),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/slices/{id}")]
+pub async fn get_slice(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let slice = owned_slice(&state, &caller, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(SliceView::from(slice)))
+}
+
+/// A slice's tracks in track order, cursor-paginated.
+#[utoipa::path(tag = "slices", security(("bearer" = [])), params(PageQuery), responses(
+    (status = 200, body = Page<TrackView>),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/slices/{id}/tracks")]
+pub async fn slice_tracks(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page.limit()? as usize;
+    let after = track_cursor(page.cursor.as_deref())?;
+    let slice = owned_slice(&state, &caller, path.into_inner()).await?;
+    let (rows, more) = state
+        .db
+        .run(move |conn| {
+            let catalog = catalogs::find_catalog(conn, &slice.catalog_id)?
+                .ok_or(ApiError::NotFound("catalog"))?;
+            let set = catalogs::decode_set(&slice.bitmap)?;
+            let ids = set.page_after(after, limit + 1);
+            let more = ids.len() > limit;
+            let rows = catalogs::tracks_by_ids(conn, catalog.no, &ids[..ids.len().min(limit)])?;
+            Ok::<_, ApiError>((rows, more))
+        })
+        .await?;
+    let next_cursor = if more {
+        rows.last().map(|r| encode_cursor(&r.track_id.to_string()))
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(Page {
+        items: rows.into_iter().map(TrackView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Whether a recording is in the slice: 200 with the track, or 404.
+#[utoipa::path(tag = "slices", security(("bearer" = [])), responses(
+    (status = 200, body = TrackView),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/slices/{id}/tracks/{isrc}")]
+pub async fn slice_track(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, isrc) = path.into_inner();
+    let isrc = Isrc::parse(&isrc).map_err(|e| ValidationErrors::single("isrc", e.to_string()))?;
+    let slice = owned_slice(&state, &caller, id).await?;
+    let row = state
+        .db
+        .run(move |conn| {
+            let catalog = catalogs::find_catalog(conn, &slice.catalog_id)?
+                .ok_or(ApiError::NotFound("catalog"))?;
+            let Some(row) = catalogs::track_by_isrc_key(conn, catalog.no, isrc.key())? else {
+                return Ok(None);
+            };
+            let set = catalogs::decode_set(&slice.bitmap)?;
+            Ok::<_, ApiError>(set.contains(row.track_id as u32).then_some(row))
+        })
+        .await?
+        .ok_or(ApiError::NotFound("track in this slice"))?;
+    Ok(HttpResponse::Ok().json(TrackView::from(row)))
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_slice)
+        .service(list_slices)
+        .service(get_slice)
+        .service(slice_tracks)
+        .service(slice_track);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1_500_000), "1,500,000");
+        assert_eq!(super::thousands(15_000_000), "15,000,000");
+    }
+}

@@ -1,0 +1,522 @@
+//! Queries for catalogs, their tracks, the attribute index (postings) and slices.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::schema::{catalog_postings, catalogs, slices, tracks};
+use super::{DbConnection, DbError};
+use crate::domain::selector::PostingRange;
+use crate::domain::trackset::TrackSet;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = catalogs)]
+pub struct Catalog {
+    pub no: i64,
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    /// JSON array, as `Territories` serializes.
+    pub territories: String,
+    /// JSON array, as `Usages` serializes.
+    pub usages: String,
+    pub holding_start: NaiveDate,
+    pub holding_end: NaiveDate,
+    pub sublicensable: bool,
+    pub track_count: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = catalogs)]
+pub struct NewCatalog {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub territories: String,
+    pub usages: String,
+    pub holding_start: NaiveDate,
+    pub holding_end: NaiveDate,
+    pub sublicensable: bool,
+    pub track_count: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert_catalog(conn: &mut DbConnection, new: &NewCatalog) -> Result<Catalog, DbError> {
+    diesel::insert_into(catalogs::table)
+        .values(new)
+        .execute(conn)?;
+    find_catalog(conn, &new.id)?.ok_or(DbError::Query(diesel::result::Error::NotFound))
+}
+
+/// Any organization's catalog, for public facts (offers show where a slice comes from).
+pub fn find_catalog(conn: &mut DbConnection, id: &str) -> Result<Option<Catalog>, DbError> {
+    Ok(catalogs::table
+        .filter(catalogs::id.eq(id))
+        .select(Catalog::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The catalog if `organization_id` owns it; None otherwise (answered as 404).
+pub fn find_owned_catalog(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    id: &str,
+) -> Result<Option<Catalog>, DbError> {
+    Ok(catalogs::table
+        .filter(catalogs::id.eq(id))
+        .filter(catalogs::organization_id.eq(organization_id))
+        .select(Catalog::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list_catalogs(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Catalog>, DbError> {
+    let mut query = catalogs::table
+        .filter(catalogs::organization_id.eq(organization_id))
+        .select(Catalog::as_select())
+        .order(catalogs::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(catalogs::id.gt(after.to_string()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Serializes writers of one catalog (imports) until the transaction ends: a no-op
+/// update takes the row lock on PostgreSQL; SQLite's IMMEDIATE transaction already
+/// serializes writers.
+pub fn lock_catalog(conn: &mut DbConnection, no: i64) -> Result<(), DbError> {
+    diesel::update(catalogs::table.find(no))
+        .set(catalogs::track_count.eq(catalogs::track_count))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_track_count(
+    conn: &mut DbConnection,
+    no: i64,
+    count: i64,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(catalogs::table.find(no))
+        .set((catalogs::track_count.eq(count), catalogs::updated_at.eq(at)))
+        .execute(conn)?;
+    Ok(())
+}
+
+// ---- tracks ----------------------------------------------------------------------
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tracks)]
+pub struct TrackRow {
+    pub catalog_no: i64,
+    pub track_id: i32,
+    pub isrc_key: i64,
+    pub title: String,
+    /// Artists joined with `;` (the import splits on `;`, so no name contains one).
+    pub artists: String,
+    pub label: String,
+    pub genre: String,
+    pub release_date: NaiveDate,
+    pub duration_ms: i32,
+    pub iswc: Option<String>,
+}
+
+/// Every ISRC key of a catalog, for duplicate detection during an import.
+pub fn isrc_keys(conn: &mut DbConnection, catalog_no: i64) -> Result<Vec<i64>, DbError> {
+    Ok(tracks::table
+        .filter(tracks::catalog_no.eq(catalog_no))
+        .select(tracks::isrc_key)
+        .load(conn)?)
+}
+
+/// Rows per SQLite INSERT statement: SQLite allows 32,766 bound parameters.
+const SQLITE_ROWS_PER_INSERT: usize = 3_000;
+
+/// Bulk-writes new tracks at the speed of each backend: PostgreSQL `COPY`,
+/// SQLite multi-row prepared inserts. Runs inside the caller's transaction.
+pub fn insert_tracks(conn: &mut DbConnection, rows: &[TrackRow]) -> Result<(), DbError> {
+    match conn {
+        DbConnection::Sqlite(lite) => {
+            for chunk in rows.chunks(SQLITE_ROWS_PER_INSERT) {
+                diesel::insert_into(tracks::table)
+                    .values(chunk)
+                    .execute(lite)?;
+            }
+        }
+        DbConnection::Postgres(pg) => {
+            use diesel::ExecuteCopyFromDsl;
+            diesel::copy_from(tracks::table)
+                .from_raw_data(tracks::table, |out| {
+                    write_copy_text(out, rows)
+                        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+                })
+                .execute(pg)?;
+        }
+    }
+    Ok(())
+}
+
+/// PostgreSQL COPY text format: tab-separated, `\N` for NULL, backslash escapes.
+fn write_copy_text(out: &mut dyn std::io::Write, rows: &[TrackRow]) -> std::io::Result<()> {
+    let mut line = String::with_capacity(256);
+    for r in rows {
+        use std::fmt::Write as _;
+        line.clear();
+        let _ = write!(line, "{}\t{}\t{}\t", r.catalog_no, r.track_id, r.isrc_key);
+        for field in [&r.title, &r.artists, &r.label, &r.genre] {
+            escape_copy(&mut line, field);
+            line.push('\t');
+        }
+        let _ = write!(line, "{}\t{}\t", r.release_date, r.duration_ms);
+        match &r.iswc {
+            Some(iswc) => escape_copy(&mut line, iswc),
+            None => line.push_str("\\N"),
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn escape_copy(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// The tracks with these ids, in id order (a page of a bitmap becomes rows).
+pub fn tracks_by_ids(
+    conn: &mut DbConnection,
+    catalog_no: i64,
+    ids: &[u32],
+) -> Result<Vec<TrackRow>, DbError> {
+    let ids: Vec<i32> = ids
+        .iter()
+        .filter_map(|&id| i32::try_from(id).ok())
+        .collect();
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(900) {
+        rows.extend(
+            tracks::table
+                .filter(tracks::catalog_no.eq(catalog_no))
+                .filter(tracks::track_id.eq_any(chunk))
+                .order(tracks::track_id.asc())
+                .select(TrackRow::as_select())
+                .load(conn)?,
+        );
+    }
+    rows.sort_by_key(|r| r.track_id);
+    Ok(rows)
+}
+
+pub fn track_by_isrc_key(
+    conn: &mut DbConnection,
+    catalog_no: i64,
+    isrc_key: i64,
+) -> Result<Option<TrackRow>, DbError> {
+    Ok(tracks::table
+        .filter(tracks::catalog_no.eq(catalog_no))
+        .filter(tracks::isrc_key.eq(isrc_key))
+        .select(TrackRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Track ids of the given ISRC keys that exist in the catalog.
+pub fn track_ids_for_isrc_keys(
+    conn: &mut DbConnection,
+    catalog_no: i64,
+    keys: &[i64],
+) -> Result<Vec<(i64, i32)>, DbError> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(900) {
+        found.extend(
+            tracks::table
+                .filter(tracks::catalog_no.eq(catalog_no))
+                .filter(tracks::isrc_key.eq_any(chunk))
+                .select((tracks::isrc_key, tracks::track_id))
+                .load::<(i64, i32)>(conn)?,
+        );
+    }
+    Ok(found)
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower()`, the same on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Tracks whose title contains `words` (case-insensitive), in id order after
+/// the cursor. A scan bounded by `limit` matches; selective filters go through postings.
+pub fn search_titles(
+    conn: &mut DbConnection,
+    catalog_no: i64,
+    words: &str,
+    after: Option<u32>,
+    limit: i64,
+) -> Result<Vec<TrackRow>, DbError> {
+    let pattern = format!(
+        "%{}%",
+        words
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let after = after.and_then(|a| i32::try_from(a).ok()).unwrap_or(-1);
+    Ok(tracks::table
+        .filter(tracks::catalog_no.eq(catalog_no))
+        .filter(tracks::track_id.gt(after))
+        .filter(
+            lower(tracks::title)
+                .like(pattern.to_lowercase())
+                .escape('\\'),
+        )
+        .order(tracks::track_id.asc())
+        .limit(limit)
+        .select(TrackRow::as_select())
+        .load(conn)?)
+}
+
+// ---- postings ---------------------------------------------------------------------
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = catalog_postings)]
+pub struct PostingRow {
+    pub catalog_no: i64,
+    pub kind: String,
+    pub posting_key: String,
+    pub display: String,
+    pub track_count: i64,
+    pub bitmap: Vec<u8>,
+}
+
+/// The postings rows a selector needs (exact keys, or key ranges for dates).
+pub fn load_postings(
+    conn: &mut DbConnection,
+    catalog_no: i64,
+    ranges: &[PostingRange],
+) -> Result<Vec<PostingRow>, DbError> {
+    let mut rows = Vec::new();
+    for range in ranges {
+        let query = catalog_postings::table
+            .filter(catalog_postings::catalog_no.eq(catalog_no))
+            .filter(catalog_postings::kind.eq(range.kind.as_str()))
+            .select(PostingRow::as_select());
+        if range.from_key == range.to_key {
+            rows.extend(
+                query
+                    .filter(catalog_postings::posting_key.eq(&range.from_key))
+                    .load(conn)?,
+            );
+        } else {
+            rows.extend(
+                query
+                    .filter(catalog_postings::posting_key.ge(&range.from_key))
+                    .filter(catalog_postings::posting_key.le(&range.to_key))
+                    .load(conn)?,
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// The catalog's whole track set (the `all` posting).
+pub fn catalog_tracks(conn: &mut DbConnection, catalog_no: i64) -> Result<TrackSet, DbError> {
+    let bytes: Option<Vec<u8>> = catalog_postings::table
+        .filter(catalog_postings::catalog_no.eq(catalog_no))
+        .filter(catalog_postings::kind.eq("all"))
+        .select(catalog_postings::bitmap)
+        .first(conn)
+        .optional()?;
+    decode_set(bytes.as_deref().unwrap_or(&[]))
+}
+
+pub fn decode_set(bytes: &[u8]) -> Result<TrackSet, DbError> {
+    if bytes.is_empty() {
+        return Ok(TrackSet::new());
+    }
+    TrackSet::from_bytes(bytes).map_err(|e| DbError::Corrupt(format!("stored track set: {e}")))
+}
+
+/// Unites new postings into the stored ones (one read and one write per touched key).
+pub fn merge_postings<'a>(
+    conn: &mut DbConnection,
+    catalog_no: i64,
+    postings: impl IntoIterator<Item = (&'a str, &'a str, &'a str, &'a TrackSet)>,
+) -> Result<(), DbError> {
+    for (kind, key, display, set) in postings {
+        let existing: Option<Vec<u8>> = catalog_postings::table
+            .find((catalog_no, kind, key))
+            .select(catalog_postings::bitmap)
+            .first(conn)
+            .optional()?;
+        match existing {
+            Some(bytes) => {
+                let merged = decode_set(&bytes)?.union(set);
+                diesel::update(catalog_postings::table.find((catalog_no, kind, key)))
+                    .set((
+                        catalog_postings::track_count.eq(merged.len() as i64),
+                        catalog_postings::bitmap.eq(merged.to_bytes()),
+                    ))
+                    .execute(conn)?;
+            }
+            None => {
+                diesel::insert_into(catalog_postings::table)
+                    .values(PostingRow {
+                        catalog_no,
+                        kind: kind.to_string(),
+                        posting_key: key.to_string(),
+                        display: display.to_string(),
+                        track_count: set.len() as i64,
+                        bitmap: set.to_bytes(),
+                    })
+                    .execute(conn)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The biggest keys of one attribute kind, by track count (facets, samples).
+pub fn top_postings(
+    conn: &mut DbConnection,
+    catalog_no: i64,
+    kind: &str,
+    limit: i64,
+) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(catalog_postings::table
+        .filter(catalog_postings::catalog_no.eq(catalog_no))
+        .filter(catalog_postings::kind.eq(kind))
+        .order((
+            catalog_postings::track_count.desc(),
+            catalog_postings::posting_key.asc(),
+        ))
+        .limit(limit)
+        .select((catalog_postings::display, catalog_postings::track_count))
+        .load(conn)?)
+}
+
+// ---- slices ----------------------------------------------------------------------
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = slices)]
+pub struct Slice {
+    pub id: String,
+    pub catalog_id: String,
+    pub organization_id: String,
+    pub name: String,
+    /// The normalized selector, JSON.
+    pub selector: String,
+    pub track_count: i64,
+    pub catalog_track_count: i64,
+    /// The materialized track set, roaring portable serialization.
+    pub bitmap: Vec<u8>,
+    pub content_hash: String,
+    pub frozen_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert_slice(conn: &mut DbConnection, slice: &Slice) -> Result<(), DbError> {
+    diesel::insert_into(slices::table)
+        .values(slice)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_slice(conn: &mut DbConnection, id: &str) -> Result<Option<Slice>, DbError> {
+    Ok(slices::table
+        .find(id)
+        .select(Slice::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_owned_slice(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    id: &str,
+) -> Result<Option<Slice>, DbError> {
+    Ok(slices::table
+        .find(id)
+        .filter(slices::organization_id.eq(organization_id))
+        .select(Slice::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list_slices(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    catalog_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Slice>, DbError> {
+    let mut query = slices::table
+        .filter(slices::organization_id.eq(organization_id))
+        .filter(slices::catalog_id.eq(catalog_id))
+        .order(slices::id.asc())
+        .limit(limit)
+        .select(Slice::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(slices::id.gt(after.to_string()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Freezes a slice (used in a signed deal): its track set may never change again.
+pub fn freeze_slice(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(slices::table.find(id).filter(slices::frozen_at.is_null()))
+        .set(slices::frozen_at.eq(at))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Loads exactly the part of a catalog's index that `selector` reads: its
+/// postings rows and its ISRCs resolved to track ids.
+pub fn load_selector_index(
+    conn: &mut DbConnection,
+    catalog_no: i64,
+    selector: &crate::domain::selector::ValidatedSelector,
+) -> Result<crate::domain::selector::MemoryIndex, DbError> {
+    use crate::domain::isrc::Isrc;
+    use crate::domain::selector::{AttributeKind, MemoryIndex};
+    let mut builder = MemoryIndex::builder();
+    for row in load_postings(conn, catalog_no, &selector.needed_postings())? {
+        let kind: AttributeKind = row
+            .kind
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("posting kind `{}`", row.kind)))?;
+        builder
+            .add_posting(kind, &row.posting_key, &decode_set(&row.bitmap)?)
+            .map_err(|e| DbError::Corrupt(e.to_string()))?;
+    }
+    let keys: Vec<i64> = selector
+        .include_isrcs()
+        .iter()
+        .chain(selector.exclude_isrcs())
+        .map(Isrc::key)
+        .collect();
+    for (key, id) in track_ids_for_isrc_keys(conn, catalog_no, &keys)? {
+        if let (Some(isrc), Ok(id)) = (Isrc::from_key(key), u32::try_from(id)) {
+            builder.add_isrc(isrc, id);
+        }
+    }
+    Ok(builder.build())
+}

@@ -1,0 +1,294 @@
+//! Catalog import: CSV or NDJSON rows, streamed, validated, deduplicated and
+//! bulk-written, with the per-catalog attribute index updated in the same
+//! transaction.
+//!
+//! Policy (see `docs/catalogs.md`): every valid row is imported and every invalid
+//! row is reported by line, field and reason; a file-level problem (wrong CSV
+//! header, an upload that breaks off, a database error) imports nothing. The
+//! whole import is one transaction, so nothing is ever half-written. An ISRC the
+//! catalog already holds is skipped (counted, not an error), which makes a re-run
+//! of the same file a no-op.
+
+pub mod generate;
+mod rows;
+
+use std::collections::{HashMap, HashSet};
+use std::io::BufRead;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::db::audit::AuditEvent;
+use crate::db::catalogs::{self, Catalog, TrackRow};
+use crate::db::{now, write_transaction, DbConnection, DbError};
+use crate::domain::selector::{
+    fold_key, AttributeKind, IndexedTrack, MemoryIndex, MemoryIndexBuilder,
+};
+use crate::domain::track::Track;
+
+pub use rows::ImportFormat;
+
+/// Rows written per bulk statement (bounded memory, few round trips).
+const BATCH_ROWS: usize = 20_000;
+/// Rejected rows listed one by one in a report; past this only the count grows.
+pub const MAX_REJECTED_LISTED: usize = 100_000;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RejectedRow {
+    /// 1-based line number in the file (the CSV header is line 1).
+    pub line: u64,
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    /// New tracks added to the catalog.
+    pub imported: u64,
+    /// Rows whose ISRC the catalog already held before this import (left unchanged).
+    pub skipped_existing: u64,
+    /// Every problem found, by line (at most 100,000 listed; see `rejected_rows`).
+    pub rejected: Vec<RejectedRow>,
+    /// How many rows were rejected in all.
+    pub rejected_rows: u64,
+    /// Whether `rejected` was cut at 100,000 entries.
+    pub rejected_truncated: bool,
+    /// The catalog's size after the import.
+    pub catalog_track_count: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file as a whole is unusable (wrong header, not CSV/NDJSON); nothing imported.
+    #[error("{message}")]
+    File { field: String, message: String },
+    /// Reading the input failed (an upload that broke off); nothing imported.
+    #[error("the upload could not be read: {0}")]
+    Read(String),
+    #[error("the catalog cannot hold more than {0} tracks")]
+    CatalogFull(u64),
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+/// Progress as the import goes: bytes consumed and rows seen so far.
+pub trait Progress {
+    fn advance(&mut self, bytes: u64, rows: u64);
+}
+
+impl Progress for () {
+    fn advance(&mut self, _: u64, _: u64) {}
+}
+
+/// Imports `input` into `catalog` in one write transaction.
+pub fn import_tracks(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor_user_id: Option<&str>,
+    input: impl BufRead,
+    format: ImportFormat,
+    today: NaiveDate,
+    progress: &mut dyn Progress,
+) -> Result<ImportReport, ImportError> {
+    write_transaction(conn, |conn| {
+        catalogs::lock_catalog(conn, catalog.no)?;
+        // Re-read under the lock: a concurrent import may have grown the catalog.
+        let catalog = catalogs::find_catalog(conn, &catalog.id)?
+            .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+        let existing: HashSet<i64> = if catalog.track_count > 0 {
+            catalogs::isrc_keys(conn, catalog.no)?.into_iter().collect()
+        } else {
+            HashSet::new()
+        };
+        let mut run = ImportRun::new(&catalog, existing);
+        let mut reader = rows::RowReader::new(input, format)?;
+        while let Some(row) = reader.next_row()? {
+            run.take(conn, row, today)?;
+            if run.rows_seen % 10_000 == 0 {
+                progress.advance(reader.bytes_read(), run.rows_seen);
+            }
+        }
+        progress.advance(reader.bytes_read(), run.rows_seen);
+        run.flush(conn)?;
+        let report = run.finish(conn, &catalog)?;
+        AuditEvent::new("catalog.imported", "catalog", Some(&catalog.id))
+            .by(Some(&catalog.organization_id), actor_user_id)
+            .after(serde_json::json!({
+                "imported": report.imported,
+                "skipped_existing": report.skipped_existing,
+                "rejected_rows": report.rejected_rows,
+                "format": format.name(),
+            }))
+            .write(conn)?;
+        Ok(report)
+    })
+}
+
+/// The state of one import between rows.
+struct ImportRun {
+    catalog_no: i64,
+    next_id: u32,
+    existing: HashSet<i64>,
+    seen_in_file: HashSet<i64>,
+    batch: Vec<TrackRow>,
+    index: MemoryIndexBuilder,
+    /// The first spelling seen of each (attribute, folded key), for display.
+    display: HashMap<(AttributeKind, String), String>,
+    report: ImportReport,
+    rows_seen: u64,
+}
+
+impl ImportRun {
+    fn new(catalog: &Catalog, existing: HashSet<i64>) -> Self {
+        Self {
+            catalog_no: catalog.no,
+            next_id: u32::try_from(catalog.track_count).unwrap_or(u32::MAX),
+            existing,
+            seen_in_file: HashSet::new(),
+            batch: Vec::with_capacity(BATCH_ROWS),
+            index: MemoryIndex::builder(),
+            display: HashMap::new(),
+            report: ImportReport::default(),
+            rows_seen: 0,
+        }
+    }
+
+    fn reject(&mut self, line: u64, errors: Vec<(String, String)>) {
+        self.report.rejected_rows += 1;
+        for (field, message) in errors {
+            if self.report.rejected.len() < MAX_REJECTED_LISTED {
+                self.report.rejected.push(RejectedRow {
+                    line,
+                    field,
+                    message,
+                });
+            } else {
+                self.report.rejected_truncated = true;
+            }
+        }
+    }
+
+    fn take(
+        &mut self,
+        conn: &mut DbConnection,
+        row: rows::Row,
+        today: NaiveDate,
+    ) -> Result<(), ImportError> {
+        self.rows_seen += 1;
+        let input = match row.input {
+            Ok(input) => input,
+            Err(errors) => {
+                self.reject(row.line, errors);
+                return Ok(());
+            }
+        };
+        let track = match input.validate(today) {
+            Ok(track) => track,
+            Err(errors) => {
+                self.reject(
+                    row.line,
+                    errors.0.into_iter().map(|e| (e.field, e.message)).collect(),
+                );
+                return Ok(());
+            }
+        };
+        let key = track.isrc.key();
+        if self.existing.contains(&key) {
+            self.report.skipped_existing += 1;
+            return Ok(());
+        }
+        if !self.seen_in_file.insert(key) {
+            self.reject(
+                row.line,
+                vec![(
+                    "isrc".into(),
+                    format!("{} appears earlier in this file", track.isrc),
+                )],
+            );
+            return Ok(());
+        }
+        if self.next_id == u32::MAX || self.next_id > i32::MAX as u32 {
+            return Err(ImportError::CatalogFull(i32::MAX as u64));
+        }
+        self.add(track, key);
+        if self.batch.len() >= BATCH_ROWS {
+            self.flush(conn)?;
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, track: Track, isrc_key: i64) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.remember_display(AttributeKind::Label, &track.label);
+        self.remember_display(AttributeKind::Genre, &track.genre);
+        for artist in &track.artists {
+            self.remember_display(AttributeKind::Artist, artist);
+        }
+        self.index.add_attributes(&IndexedTrack {
+            id,
+            isrc: &track.isrc,
+            label: &track.label,
+            artists: &track.artists,
+            genre: &track.genre,
+            release_date: track.release_date,
+        });
+        self.report.imported += 1;
+        self.batch.push(TrackRow {
+            catalog_no: self.catalog_no,
+            track_id: id as i32,
+            isrc_key,
+            title: track.title,
+            artists: track.artists.join(";"),
+            label: track.label,
+            genre: track.genre,
+            release_date: track.release_date,
+            duration_ms: i32::try_from(track.duration_ms).unwrap_or(i32::MAX),
+            iswc: track.iswc.map(|i| i.as_str().to_string()),
+        });
+    }
+
+    fn remember_display(&mut self, kind: AttributeKind, value: &str) {
+        let key = fold_key(value);
+        self.display
+            .entry((kind, key))
+            .or_insert_with(|| value.trim().to_string());
+    }
+
+    fn flush(&mut self, conn: &mut DbConnection) -> Result<(), ImportError> {
+        if !self.batch.is_empty() {
+            catalogs::insert_tracks(conn, &self.batch)?;
+            self.batch.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(
+        self,
+        conn: &mut DbConnection,
+        catalog: &Catalog,
+    ) -> Result<ImportReport, ImportError> {
+        let mut report = self.report;
+        if report.imported > 0 {
+            let index = self.index.build();
+            let display = &self.display;
+            let postings = index.postings().map(|(kind, key, set)| {
+                let shown = display
+                    .get(&(kind, key.to_string()))
+                    .map_or(key, String::as_str);
+                (kind.as_str(), key, shown, set)
+            });
+            catalogs::merge_postings(conn, catalog.no, postings)?;
+        }
+        let total = catalog.track_count as u64 + report.imported;
+        catalogs::set_track_count(conn, catalog.no, total as i64, now())?;
+        report.catalog_track_count = total;
+        Ok(report)
+    }
+}
+
+impl From<diesel::result::Error> for ImportError {
+    fn from(e: diesel::result::Error) -> Self {
+        ImportError::Database(DbError::Query(e))
+    }
+}
