@@ -110,7 +110,8 @@ pub struct ServeSettings {
         long,
         env = "CADENZA_MAIL_WORKER",
         default_value_t = true,
-        action = clap::ArgAction::Set
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub mail_worker: bool,
 

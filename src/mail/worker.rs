@@ -39,12 +39,22 @@ impl WorkerConfig {
             .mail_from
             .parse::<Mailbox>()
             .map_err(|e| MailError::Settings(format!("CADENZA_MAIL_FROM: {e}")))?;
+        let lease = Duration::from_millis(settings.mail_lease_ms.max(1));
+        if lease < Duration::from_secs(settings.smtp_timeout_secs.saturating_mul(4)) {
+            // A live worker whose lease ends mid-delivery lets another send the same mail.
+            tracing::warn!(
+                lease_ms = settings.mail_lease_ms,
+                smtp_timeout_secs = settings.smtp_timeout_secs,
+                "CADENZA_MAIL_LEASE_MS is short next to CADENZA_SMTP_TIMEOUT_SECS; a slow \
+                 delivery may be repeated by another worker"
+            );
+        }
         Ok(WorkerConfig {
             public_url: public_url.to_string(),
             from,
             poll_interval: Duration::from_millis(settings.mail_poll_interval_ms.max(1)),
             batch_size: settings.mail_batch_size.max(1),
-            lease: Duration::from_millis(settings.mail_lease_ms.max(1)),
+            lease,
             max_attempts: settings.mail_max_attempts.max(1),
             backoff_base: Duration::from_millis(settings.mail_backoff_base_ms),
             backoff_max: Duration::from_millis(settings.mail_backoff_max_ms),
