@@ -121,6 +121,28 @@ pub async fn mark_read(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+pub struct UnreadCount {
+    pub unread: i64,
+}
+
+/// How many of the caller's notifications are unread (for a badge).
+#[utoipa::path(tag = "notifications", security(("bearer" = [])), responses(
+    (status = 200, body = UnreadCount),
+))]
+#[get("/notifications/unread-count")]
+pub async fn unread_count(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = caller.user_id().to_string();
+    let unread = state
+        .db
+        .run(move |conn| notifications::unread_count(conn, &user_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(UnreadCount { unread }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MarkedRead {
     /// How many notifications were unread and are now read.
     pub marked: usize,
@@ -226,6 +248,7 @@ pub async fn put_settings(
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_notifications)
+        .service(unread_count)
         .service(mark_all_read)
         .service(mark_read)
         .service(get_settings)

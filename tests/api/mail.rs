@@ -702,6 +702,13 @@ async fn the_feed_settings_and_isolation(backend: Backend) {
     let rest = rest.assert_status(200);
     assert_eq!(rest["items"][0]["id"], json!(id));
     assert!(rest["next_cursor"].is_null());
+    let count = app
+        .get(
+            "/api/v1/notifications/unread-count",
+            Some(&negotiator.access_token),
+        )
+        .await;
+    assert_eq!(count.assert_status(200)["unread"], 2);
     let all = app
         .post(
             "/api/v1/notifications/read-all",
@@ -737,7 +744,198 @@ async fn the_feed_settings_and_isolation(backend: Backend) {
         .assert_problem(401);
 }
 
+fn announce(app: &TestApp, event: Event, audiences: Vec<Audience<'_>>, actor: Option<&str>) {
+    write_transaction(&mut app.connection(), |conn| {
+        notify(
+            conn,
+            Notification {
+                event: &event,
+                audiences,
+                actor_user_id: actor,
+            },
+        )
+    })
+    .map(|_| ())
+    .map_err(|e: DbError| e)
+    .expect("notify");
+}
+
+async fn a_negotiation_mails_the_right_people(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn_with_smtp(backend, &sink, |_| {}).await;
+    let qq = app.register("QQ Music", "lead@qq.test").await;
+    let qq_negotiator = app.add_member(&qq, "deals@qq.test", "negotiator").await;
+    let tencent = app.register("Tencent Music", "owner@tencent.test").await;
+    let tencent_signer = app
+        .add_member(&tencent, "sign@tencent.test", "signer")
+        .await;
+    sink.wait_for(2, WAIT).await;
+    app.request(
+        Method::PUT,
+        "/api/v1/me/notification-settings",
+        Some(&qq.access_token),
+        Some(&json!({"email": {"deal_countered": false}})),
+    )
+    .await
+    .assert_status(200);
+
+    let deal = DealRef {
+        id: "deal-7".into(),
+        name: "Mandopop 2027".into(),
+    };
+    let person = |name: &str, organization: &str| Actor {
+        name: name.into(),
+        organization: organization.into(),
+    };
+    let licensee = |action_required| Audience {
+        organization_id: &qq.organization_id,
+        counterparty: "Tencent Music",
+        action_required,
+    };
+    let licensor = |action_required| Audience {
+        organization_id: &tencent.organization_id,
+        counterparty: "QQ Music",
+        action_required,
+    };
+    announce(
+        &app,
+        Event::DealSubmitted {
+            deal: deal.clone(),
+            actor: person("Tencent Music owner", "Tencent Music"),
+            revision: 1,
+            respond_by: Some("2026-12-31T00:00:00Z".parse().unwrap()),
+        },
+        vec![licensee(true), licensor(false)],
+        Some(&tencent.user_id),
+    );
+    announce(
+        &app,
+        Event::DealCountered {
+            deal: deal.clone(),
+            actor: person("negotiator member", "QQ Music"),
+            revision: 2,
+            changes: vec![TermChange {
+                field: "upfront_fee".into(),
+                old: "1000000.00 CNY".into(),
+                new: "800000.00 CNY".into(),
+            }],
+            respond_by: None,
+        },
+        vec![licensee(false), licensor(true)],
+        Some(&qq_negotiator.user_id),
+    );
+    announce(
+        &app,
+        Event::DealAccepted {
+            deal: deal.clone(),
+            actor: person("Tencent Music owner", "Tencent Music"),
+            revision: 2,
+        },
+        vec![licensee(true), licensor(true)],
+        Some(&tencent.user_id),
+    );
+    announce(
+        &app,
+        Event::DealSigned {
+            deal: deal.clone(),
+            actor: person("signer member", "Tencent Music"),
+            revision: 2,
+        },
+        vec![licensee(true), licensor(false)],
+        Some(&tencent_signer.user_id),
+    );
+    announce(
+        &app,
+        Event::DealExecuted {
+            deal: deal.clone(),
+            grant_id: "grant-1".into(),
+            track_count: 1_500_000,
+            territories: vec!["CN".into(), "HK".into()],
+            start_date: "2027-01-01".parse().unwrap(),
+            end_date: "2029-12-31".parse().unwrap(),
+        },
+        vec![licensee(false), licensor(false)],
+        None,
+    );
+
+    let proposed = "Tencent Music proposed “Mandopop 2027”";
+    let countered = "QQ Music countered “Mandopop 2027” (revision 2)";
+    let accepted = "“Mandopop 2027” was accepted: ready to sign";
+    let signed = "Tencent Music signed “Mandopop 2027”";
+    let executed = "“Mandopop 2027” is executed";
+    let mut expected = vec![
+        ("lead@qq.test", proposed),
+        ("deals@qq.test", proposed),
+        ("sign@tencent.test", proposed),
+        // The QQ owner switched countered mails off; the negotiator made the counter.
+        ("owner@tencent.test", countered),
+        ("sign@tencent.test", countered),
+        ("lead@qq.test", accepted),
+        ("deals@qq.test", accepted),
+        ("sign@tencent.test", accepted),
+        ("lead@qq.test", signed),
+        ("deals@qq.test", signed),
+        ("owner@tencent.test", signed),
+        ("lead@qq.test", executed),
+        ("deals@qq.test", executed),
+        ("owner@tencent.test", executed),
+        ("sign@tencent.test", executed),
+    ];
+    expected.sort();
+    let messages = sink.wait_for(2 + expected.len(), WAIT).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let messages: Vec<Received> = sink
+        .messages()
+        .into_iter()
+        .filter(|m| !m.subject().contains("invited you"))
+        .collect();
+    let mut got: Vec<(String, String)> = messages
+        .iter()
+        .map(|m| (m.rcpt_to.join(","), m.subject()))
+        .collect();
+    got.sort();
+    let expected: Vec<(String, String)> = expected
+        .into_iter()
+        .map(|(to, subject)| (to.to_string(), subject.to_string()))
+        .collect();
+    assert_eq!(got, expected);
+    let ids: HashSet<String> = messages.iter().map(Received::message_id).collect();
+    assert_eq!(ids.len(), messages.len());
+    for message in &messages {
+        assert_multipart_alternative(message);
+    }
+    let counter_to_tencent = messages
+        .iter()
+        .find(|m| m.subject() == countered && m.rcpt_to == vec!["owner@tencent.test".to_string()])
+        .expect("the counter reached Tencent's owner");
+    let body = decoded(&counter_to_tencent.data);
+    assert!(
+        body.contains("Your turn: accept, counter or reject."),
+        "{body}"
+    );
+    assert!(
+        body.contains("- upfront_fee: 1000000.00 CNY -> 800000.00 CNY"),
+        "{body}"
+    );
+    assert!(body.contains("http://cadenza.test/deals/deal-7"), "{body}");
+    // Every event is in the feed, e-mailed or not.
+    let feed = app
+        .get("/api/v1/notifications", Some(&qq.access_token))
+        .await;
+    let titles: Vec<_> = feed.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["title"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        titles,
+        vec![executed, signed, accepted, countered, proposed]
+    );
+}
+
 on_both_backends!(
+    a_negotiation_mails_the_right_people,
     invitation_and_reset_mails_arrive,
     an_smtp_outage_delays_but_loses_and_doubles_nothing,
     a_crash_between_send_and_mark_redelivers_once_with_the_same_message_id,

@@ -25,7 +25,8 @@ impl Received {
         let mut value: Option<String> = None;
         for line in head.split("\r\n") {
             match &mut value {
-                Some(v) if line.starts_with([' ', '\t']) => v.push_str(line.trim_start()),
+                // Unfolding removes the line break only, keeping the whitespace.
+                Some(v) if line.starts_with([' ', '\t']) => v.push_str(line),
                 Some(_) => break,
                 None => {
                     if let Some((key, rest)) = line.split_once(':') {
@@ -37,6 +38,11 @@ impl Received {
             }
         }
         value
+    }
+
+    /// The Subject, with RFC 2047 encoded words (`=?utf-8?b?…?=`) decoded.
+    pub fn subject(&self) -> String {
+        decode_rfc2047(&self.header("Subject").expect("a Subject header"))
     }
 
     pub fn message_id(&self) -> String {
@@ -221,4 +227,68 @@ fn address_of(command: &str) -> String {
         .and_then(|(_, rest)| rest.split_once('>'))
         .map(|(address, _)| address.to_string())
         .unwrap_or_default()
+}
+
+/// Decodes RFC 2047 encoded words (B and Q); whitespace between two encoded words is dropped.
+fn decode_rfc2047(value: &str) -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    let mut rest = value;
+    let mut after_word = false;
+    while let Some(start) = rest.find("=?") {
+        let (before, from) = rest.split_at(start);
+        let word = from[2..].splitn(3, '?').collect::<Vec<_>>();
+        let decoded = match word.as_slice() {
+            [_charset, encoding, tail] => tail.split_once("?=").and_then(|(text, tail)| {
+                let bytes = match encoding.to_ascii_lowercase().as_str() {
+                    "b" => base64::engine::general_purpose::STANDARD
+                        .decode(text)
+                        .ok()?,
+                    "q" => q_decode(text),
+                    _ => return None,
+                };
+                Some((String::from_utf8(bytes).ok()?, tail))
+            }),
+            _ => None,
+        };
+        match decoded {
+            Some((text, tail)) => {
+                if !(after_word && before.trim().is_empty()) {
+                    out.push_str(before);
+                }
+                out.push_str(&text);
+                rest = tail;
+                after_word = true;
+            }
+            None => {
+                out.push_str(&rest[..start + 2]);
+                rest = &rest[start + 2..];
+                after_word = false;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn q_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'_' => out.push(b' '),
+            b'=' if text.get(i + 1..i + 3).is_some() => {
+                if let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                    out.push(byte);
+                    i += 2;
+                } else {
+                    out.push(b'=');
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    out
 }
