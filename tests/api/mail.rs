@@ -467,6 +467,66 @@ async fn without_smtp_mails_become_eml_files(backend: Backend) {
     );
 }
 
+/// Kills the child process if the test ends before it did.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+async fn the_worker_command_delivers_and_stops_on_sigterm(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app(backend).await;
+    app.register("Acme", "owner@acme.test").await;
+    app.post(
+        "/api/v1/auth/password-reset",
+        None,
+        &json!({"email": "owner@acme.test"}),
+    )
+    .await
+    .assert_status(202);
+    let mut worker = ChildGuard(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cadenza"))
+            .arg("worker")
+            .env("DATABASE_URL", &app.database_url)
+            .env("CADENZA_DATA_DIR", &app.data_dir)
+            .env("CADENZA_SMTP_URL", sink.url())
+            .env("CADENZA_PUBLIC_URL", "https://cadenza.example")
+            .env("CADENZA_MAIL_POLL_INTERVAL_MS", "50")
+            .env_remove("CADENZA_SMTP_HOST")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("cadenza worker starts"),
+    );
+    let messages = sink.wait_for(1, WAIT).await;
+    assert!(decoded(&messages[0].data).contains("Hello Acme owner,"));
+    wait_for_outbox(&app, "the mail recorded as sent", |rows| {
+        rows.iter().all(|r| r.status == "sent")
+    })
+    .await;
+
+    let terminated = std::process::Command::new("kill")
+        .args(["-TERM", &worker.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(terminated.success());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = worker.0.try_wait().expect("worker status") {
+            break status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the worker did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
+}
+
 // ---- the feed and settings --------------------------------------------------------------
 
 fn countered(revision: u32) -> Event {
@@ -942,5 +1002,6 @@ on_both_backends!(
     two_workers_never_send_a_message_twice,
     dead_letters_keep_their_error_and_can_be_retried,
     without_smtp_mails_become_eml_files,
+    the_worker_command_delivers_and_stops_on_sigterm,
     the_feed_settings_and_isolation,
 );
