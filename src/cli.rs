@@ -163,7 +163,7 @@ fn mail(command: MailCommand) -> Result<(), String> {
             let status = outbox::status(&mut conn, limit.max(0)).map_err(|e| e.to_string())?;
             println!(
                 "pending: {} (of which tried at least once: {})\nsent: {}\ndead: {}",
-                status.pending, status.retrying, status.sent, status.dead
+                status.pending, status.tried, status.sent, status.dead
             );
             match status.oldest_pending_at {
                 Some(at) => println!("oldest pending: queued {at} UTC"),

@@ -227,7 +227,7 @@ pub struct OutboxStatus {
     pub sent: i64,
     pub dead: i64,
     /// Of the pending mails, how many were tried at least once (failed, or in delivery now).
-    pub retrying: i64,
+    pub tried: i64,
     pub oldest_pending_at: Option<NaiveDateTime>,
     /// The most recent dead letters (up to `dead_limit`), newest first.
     pub dead_letters: Vec<OutboxMail>,
@@ -244,7 +244,7 @@ pub fn status(conn: &mut DbConnection, dead_limit: i64) -> Result<OutboxStatus, 
             .find(|(s, _)| s == state)
             .map_or(0, |(_, n)| *n)
     };
-    let retrying = mail_outbox::table
+    let tried = mail_outbox::table
         .filter(mail_outbox::status.eq(PENDING))
         .filter(mail_outbox::attempts.gt(0))
         .count()
@@ -263,7 +263,7 @@ pub fn status(conn: &mut DbConnection, dead_limit: i64) -> Result<OutboxStatus, 
         pending: count_of(PENDING),
         sent: count_of(SENT),
         dead: count_of(DEAD),
-        retrying,
+        tried,
         oldest_pending_at,
         dead_letters,
     })

@@ -84,6 +84,8 @@ pub struct RoundReport {
     pub sent: usize,
     pub retried: usize,
     pub dead: usize,
+    /// Outcomes that could not be written (the database failed meanwhile).
+    pub unrecorded: usize,
 }
 
 /// What became of one claimed mail.
@@ -227,10 +229,16 @@ impl Worker {
         };
         for mail in &claimed {
             let result = self.deliver(mail).await;
-            match self.settle(mail, result).await? {
-                Outcome::Sent => report.sent += 1,
-                Outcome::Retry => report.retried += 1,
-                Outcome::Dead => report.dead += 1,
+            match self.settle(mail, result).await {
+                Ok(Outcome::Sent) => report.sent += 1,
+                Ok(Outcome::Retry) => report.retried += 1,
+                Ok(Outcome::Dead) => report.dead += 1,
+                // The mail stays claimed; when its lease ends it is tried again (a resend if
+                // it went out). The rest of the round still goes ahead.
+                Err(e) => {
+                    tracing::warn!(outbox_id = %mail.id, error = %e, "cannot record a delivery outcome");
+                    report.unrecorded += 1;
+                }
             }
         }
         Ok(report)

@@ -521,7 +521,10 @@ async fn the_worker_command_delivers_and_stops_on_sigterm(backend: Backend) {
         if let Some(status) = worker.0.try_wait().expect("worker status") {
             break status;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the worker did not stop");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker did not stop"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
@@ -802,6 +805,21 @@ async fn the_feed_settings_and_isolation(backend: Backend) {
     app.get("/api/v1/notifications", None)
         .await
         .assert_problem(401);
+
+    let openapi = app.get("/api/openapi.json", None).await;
+    let paths = &openapi.assert_status(200)["paths"];
+    for path in [
+        "/api/v1/notifications",
+        "/api/v1/notifications/{id}/read",
+        "/api/v1/notifications/read-all",
+        "/api/v1/notifications/unread-count",
+        "/api/v1/me/notification-settings",
+    ] {
+        assert!(
+            paths.get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
 }
 
 fn announce(app: &TestApp, event: Event, audiences: Vec<Audience<'_>>, actor: Option<&str>) {
@@ -942,7 +960,7 @@ async fn a_negotiation_mails_the_right_people(backend: Backend) {
         ("sign@tencent.test", executed),
     ];
     expected.sort();
-    let messages = sink.wait_for(2 + expected.len(), WAIT).await;
+    sink.wait_for(2 + expected.len(), WAIT).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let messages: Vec<Received> = sink
         .messages()
