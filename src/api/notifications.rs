@@ -13,8 +13,9 @@ use super::extract::ApiJson;
 use super::pagination::{Page, PageQuery};
 use super::problem::{ApiError, Problem};
 use crate::app::AppState;
+use crate::db::audit::AuditEvent;
 use crate::db::notifications::{self, FeedItem};
-use crate::db::{now, write_transaction};
+use crate::db::{now, write_transaction, DbError};
 use crate::domain::ValidationErrors;
 use crate::mail::NotificationKind;
 
@@ -234,12 +235,24 @@ pub async fn put_settings(
     }
     errors.into_result()?;
     let user_id = caller.user_id().to_string();
+    let organization_id = caller.organization_id().to_string();
     let settings = state
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
+                let before = notifications::email_settings(conn, &user_id)?;
                 notifications::set_email_settings(conn, &user_id, &changes)?;
-                notifications::email_settings(conn, &user_id)
+                let after = notifications::email_settings(conn, &user_id)?;
+                AuditEvent::new(
+                    "notification_settings.changed",
+                    "user",
+                    Some(user_id.as_str()),
+                )
+                .by(Some(&organization_id), Some(&user_id))
+                .before(settings_view(before))
+                .after(settings_view(after.clone()))
+                .write(conn)?;
+                Ok::<_, DbError>(after)
             })
         })
         .await?;

@@ -624,6 +624,27 @@ async fn the_feed_settings_and_isolation(backend: Backend) {
     let off = off.assert_status(200);
     assert_eq!(off["email"]["deal_countered"], false);
     assert_eq!(off["email"]["deal_submitted"], true, "others unchanged");
+    let audited: Vec<(String, Option<String>)> = {
+        use cadenza::db::schema::audit_events::dsl;
+        dsl::audit_events
+            .filter(dsl::action.eq("notification_settings.changed"))
+            .select((dsl::actor_user_id, dsl::after_json))
+            .load::<(Option<String>, Option<String>)>(&mut app.connection())
+            .expect("audit")
+            .into_iter()
+            .map(|(actor, after)| (actor.unwrap_or_default(), after))
+            .collect()
+    };
+    assert_eq!(
+        audited.len(),
+        1,
+        "the refused change was not applied nor audited"
+    );
+    assert_eq!(audited[0].0, negotiator.user_id);
+    assert!(audited[0]
+        .1
+        .as_deref()
+        .is_some_and(|a| a.contains(r#""deal_countered":false"#)));
 
     notify_counter(
         &app,
