@@ -17,6 +17,7 @@ use crate::api::{self, extract::JsonLimit, problem};
 use crate::auth::tokens::TokenKeys;
 use crate::config::{ConfigError, ServeSettings};
 use crate::db::{DatabaseTarget, Db, DbError};
+use crate::mail::metrics::MailMetrics;
 use crate::mail::{MailError, Transport, Worker, WorkerConfig};
 
 /// What every handler can reach.
@@ -56,13 +57,23 @@ impl Application {
         let secret = settings.resolve_jwt_secret()?;
         let target = DatabaseTarget::parse(&settings.database.effective_database_url())?;
         let db = Db::connect(&target, settings.database.db_pool_size)?;
+        let prometheus = PrometheusMetricsBuilder::new("cadenza")
+            .endpoint("/metrics")
+            .mask_unmatched_patterns("unmatched")
+            .build()
+            .map_err(|e| StartupError::Metrics(e.to_string()))?;
         // Built before binding so a bad mail setting stops the start, not the first mail.
         let mail_worker = if settings.mail_worker {
-            Some(Worker::new(
-                db.clone(),
-                Transport::from_settings(&settings.mail, &settings.database.data_dir)?,
-                WorkerConfig::from_settings(&settings.mail, &settings.public_url)?,
-            ))
+            let metrics = MailMetrics::register(&prometheus.registry)
+                .map_err(|e| StartupError::Metrics(e.to_string()))?;
+            Some(
+                Worker::new(
+                    db.clone(),
+                    Transport::from_settings(&settings.mail, &settings.database.data_dir)?,
+                    WorkerConfig::from_settings(&settings.mail, &settings.public_url)?,
+                )
+                .with_metrics(metrics),
+            )
         } else {
             None
         };
@@ -84,11 +95,6 @@ impl Application {
             ),
             settings: settings.clone(),
         });
-        let prometheus = PrometheusMetricsBuilder::new("cadenza")
-            .endpoint("/metrics")
-            .mask_unmatched_patterns("unmatched")
-            .build()
-            .map_err(|e| StartupError::Metrics(e.to_string()))?;
         let json_limit = JsonLimit(settings.max_json_bytes);
 
         let mut server = HttpServer::new(move || {

@@ -5,6 +5,7 @@
 //! stable Message-ID. See `docs/mail.md`.
 
 pub mod event;
+pub mod metrics;
 pub mod templates;
 pub mod transport;
 pub mod worker;

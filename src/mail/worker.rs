@@ -13,6 +13,7 @@ use lettre::Message;
 use rand::Rng;
 use tokio::sync::watch;
 
+use super::metrics::MailMetrics;
 use super::{templates, MailError, Transport};
 use crate::config::MailSettings;
 use crate::db::outbox::{self, OutboxMail};
@@ -103,6 +104,7 @@ pub struct Worker {
     db: Db,
     transport: Arc<Transport>,
     config: WorkerConfig,
+    metrics: Option<MailMetrics>,
 }
 
 fn to_delta(d: Duration) -> TimeDelta {
@@ -120,7 +122,14 @@ impl Worker {
             db,
             transport: Arc::new(transport),
             config,
+            metrics: None,
         }
+    }
+
+    /// Counts outcomes in Prometheus (the in-process worker of `cadenza serve`).
+    pub fn with_metrics(mut self, metrics: MailMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn config(&self) -> &WorkerConfig {
@@ -217,6 +226,9 @@ impl Worker {
                 Ok(())
             })
             .await?;
+        if let Some(metrics) = &self.metrics {
+            metrics.record(outcome);
+        }
         Ok(outcome)
     }
 

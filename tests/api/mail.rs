@@ -194,6 +194,19 @@ async fn invitation_and_reset_mails_arrive(backend: Backend) {
     assert!(decoded(&reset.data).contains("Hello QQ Music owner,"));
     assert!(rows.iter().all(|r| r.attempts == 1 && r.sent_at.is_some()));
     assert_eq!(sink.messages().len(), 2, "nothing sent twice");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.contains(r#"cadenza_mail_deliveries_total{outcome="sent"} 2"#),
+        "{metrics}"
+    );
 }
 
 async fn an_smtp_outage_delays_but_loses_and_doubles_nothing(backend: Backend) {
