@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, TimeDelta};
+use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 use rand::Rng;
@@ -18,6 +19,25 @@ use super::{templates, MailError, Transport};
 use crate::config::MailSettings;
 use crate::db::outbox::{self, OutboxMail};
 use crate::db::{now, Db};
+
+/// `Auto-Submitted: auto-generated` (RFC 3834): tells mail systems not to send
+/// vacation auto-replies to notifications.
+#[derive(Debug, Clone, Copy)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_string())
+    }
+}
 
 /// The worker's timing and identity.
 #[derive(Debug, Clone)]
@@ -170,6 +190,7 @@ impl Worker {
             .to(to)
             .subject(rendered.subject)
             .message_id(Some(mail.message_id.clone()))
+            .header(AutoSubmitted)
             .multipart(MultiPart::alternative_plain_html(
                 rendered.text,
                 rendered.html,

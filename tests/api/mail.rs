@@ -169,6 +169,11 @@ async fn invitation_and_reset_mails_arrive(backend: Backend) {
         .header("From")
         .is_some_and(|f| f.contains("no-reply@cadenza.test")));
     assert_multipart_alternative(invitation);
+    assert_eq!(
+        invitation.header("Auto-Submitted").as_deref(),
+        Some("auto-generated"),
+        "no vacation replies to notifications"
+    );
     let token = app.latest_mail_token("deals@qq.test", "invitation");
     let body = decoded(&invitation.data);
     assert!(
