@@ -352,6 +352,10 @@ async fn two_workers_never_send_a_message_twice(backend: Backend) {
         MAILS,
         "{sent_by_workers:?}"
     );
+    assert!(
+        sent_by_workers.iter().all(|&n| n > 0),
+        "both workers took part: {sent_by_workers:?}"
+    );
 
     let messages = sink.messages();
     assert_eq!(messages.len(), MAILS);
