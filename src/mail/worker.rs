@@ -178,13 +178,19 @@ impl Worker {
         let context: serde_json::Value = serde_json::from_str(&mail.context_json)
             .map_err(|e| MailError::Context(e.to_string()))?;
         let rendered = templates::render(&mail.template, &context, &self.config.public_url)?;
-        let to = mail
-            .recipient_email
-            .parse::<Mailbox>()
-            .map_err(|e| MailError::Address {
-                address: mail.recipient_email.clone(),
-                reason: e.to_string(),
-            })?;
+        let address =
+            mail.recipient_email
+                .parse()
+                .map_err(|e: lettre::address::AddressError| MailError::Address {
+                    address: mail.recipient_email.clone(),
+                    reason: e.to_string(),
+                })?;
+        // Address members by name when the mail knows it (`Zhang Min <zm@…>`).
+        let name = ["recipient_name", "name"]
+            .iter()
+            .find_map(|key| context.get(*key).and_then(|v| v.as_str()))
+            .map(str::to_string);
+        let to = Mailbox::new(name, address);
         Ok(Message::builder()
             .from(self.config.from.clone())
             .to(to)

@@ -191,6 +191,10 @@ async fn invitation_and_reset_mails_arrive(backend: Backend) {
         Some("Reset your Cadenza password")
     );
     assert_multipart_alternative(reset);
+    assert_eq!(
+        reset.header("To").as_deref(),
+        Some("\"QQ Music owner\" <lead@qq.test>")
+    );
     let row = rows
         .iter()
         .find(|r| r.template == "password_reset")
