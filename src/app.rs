@@ -17,6 +17,8 @@ use crate::api::{self, extract::JsonLimit, problem};
 use crate::auth::tokens::TokenKeys;
 use crate::config::{ConfigError, ServeSettings};
 use crate::db::{DatabaseTarget, Db, DbError};
+use crate::mail::metrics::MailMetrics;
+use crate::mail::{MailError, Transport, Worker, WorkerConfig};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -38,12 +40,16 @@ pub enum StartupError {
     },
     #[error("metrics registry: {0}")]
     Metrics(String),
+    #[error(transparent)]
+    Mail(#[from] MailError),
 }
 
 pub struct Application {
     address: SocketAddr,
     database: String,
     server: Server,
+    /// The in-process mail delivery worker, unless `CADENZA_MAIL_WORKER=false`.
+    mail_worker: Option<Worker>,
 }
 
 impl Application {
@@ -51,6 +57,26 @@ impl Application {
         let secret = settings.resolve_jwt_secret()?;
         let target = DatabaseTarget::parse(&settings.database.effective_database_url())?;
         let db = Db::connect(&target, settings.database.db_pool_size)?;
+        let prometheus = PrometheusMetricsBuilder::new("cadenza")
+            .endpoint("/metrics")
+            .mask_unmatched_patterns("unmatched")
+            .build()
+            .map_err(|e| StartupError::Metrics(e.to_string()))?;
+        // Built before binding so a bad mail setting stops the start, not the first mail.
+        let mail_worker = if settings.mail_worker {
+            let metrics = MailMetrics::register(&prometheus.registry)
+                .map_err(|e| StartupError::Metrics(e.to_string()))?;
+            Some(
+                Worker::new(
+                    db.clone(),
+                    Transport::from_settings(&settings.mail, &settings.database.data_dir)?,
+                    WorkerConfig::from_settings(&settings.mail, &settings.public_url)?,
+                )
+                .with_metrics(metrics),
+            )
+        } else {
+            None
+        };
         let listener = TcpListener::bind(settings.listen).map_err(|source| StartupError::Bind {
             addr: settings.listen,
             source,
@@ -69,11 +95,6 @@ impl Application {
             ),
             settings: settings.clone(),
         });
-        let prometheus = PrometheusMetricsBuilder::new("cadenza")
-            .endpoint("/metrics")
-            .mask_unmatched_patterns("unmatched")
-            .build()
-            .map_err(|e| StartupError::Metrics(e.to_string()))?;
         let json_limit = JsonLimit(settings.max_json_bytes);
 
         let mut server = HttpServer::new(move || {
@@ -129,6 +150,7 @@ impl Application {
             address,
             database: target.describe(),
             server: server.run(),
+            mail_worker,
         })
     }
 
@@ -144,9 +166,24 @@ impl Application {
         &self.database
     }
 
-    /// Serves until SIGINT/SIGTERM (graceful: in-flight requests finish, up to 30 s).
+    /// Where mail goes, when this process delivers it.
+    pub fn mail_transport(&self) -> Option<String> {
+        self.mail_worker.as_ref().map(|w| w.transport().describe())
+    }
+
+    /// Serves until SIGINT/SIGTERM (graceful: in-flight requests finish, up to 30 s),
+    /// delivering mail alongside; the worker stops with the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = self
+            .mail_worker
+            .map(|worker| actix_web::rt::spawn(worker.run(stopped)));
+        let result = self.server.await;
+        let _ = stop.send(true);
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        result
     }
 }
 

@@ -103,6 +103,147 @@ pub struct ServeSettings {
     /// Log line format.
     #[arg(long, env = "CADENZA_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Run the mail delivery worker inside this process. Set to false when separate
+    /// `cadenza worker` processes deliver the mail.
+    #[arg(
+        long,
+        env = "CADENZA_MAIL_WORKER",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub mail_worker: bool,
+
+    #[command(flatten)]
+    pub mail: MailSettings,
+}
+
+/// Settings of `cadenza worker`: mail delivery alone.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerSettings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    /// Public base URL of the web application, used for links in e-mails.
+    #[arg(
+        long,
+        env = "CADENZA_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
+
+    #[command(flatten)]
+    pub mail: MailSettings,
+
+    /// Log line format.
+    #[arg(long, env = "CADENZA_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which is required (port 587).
+    Starttls,
+    /// TLS from the first byte, "SMTPS" (port 465).
+    Tls,
+    /// STARTTLS when the server offers it, plain otherwise. Only for trusted networks.
+    Opportunistic,
+    /// No encryption at all. Only for a relay on the same host or a test server.
+    None,
+}
+
+impl SmtpTls {
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::Starttls | SmtpTls::Opportunistic => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpTls::Starttls => "starttls",
+            SmtpTls::Tls => "tls",
+            SmtpTls::Opportunistic => "opportunistic",
+            SmtpTls::None => "none",
+        }
+    }
+}
+
+/// Mail delivery: the transport (SMTP, or a folder of `.eml` files when no SMTP server
+/// is configured) and the worker's timing. See docs/mail.md.
+#[derive(Debug, Clone, Args)]
+pub struct MailSettings {
+    /// Sender of every mail (`Name <address>`).
+    #[arg(
+        long,
+        env = "CADENZA_MAIL_FROM",
+        default_value = "Cadenza <no-reply@cadenza.localhost>"
+    )]
+    pub mail_from: String,
+
+    /// SMTP server as one URL: `smtp://user:pass@host:587?tls=starttls` (`tls` is starttls,
+    /// tls, opportunistic or none; `smtps://host` means tls). Overrides the CADENZA_SMTP_HOST
+    /// family. Without any SMTP setting, mails are written as .eml files to CADENZA_MAIL_DIR.
+    #[arg(long, env = "CADENZA_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// SMTP server host name (alternative to CADENZA_SMTP_URL).
+    #[arg(long, env = "CADENZA_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// SMTP port. Default: 587 for starttls and opportunistic, 465 for tls, 25 for none.
+    #[arg(long, env = "CADENZA_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+
+    /// How the SMTP connection is secured.
+    #[arg(long, env = "CADENZA_SMTP_TLS", value_enum, default_value = "starttls")]
+    pub smtp_tls: SmtpTls,
+
+    /// SMTP user name, if the server requires authentication.
+    #[arg(long, env = "CADENZA_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    /// SMTP password.
+    #[arg(long, env = "CADENZA_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// Seconds before an SMTP connection or command gives up (keep it well under the lease).
+    #[arg(long, env = "CADENZA_SMTP_TIMEOUT_SECS", default_value_t = 30)]
+    pub smtp_timeout_secs: u64,
+
+    /// Folder for .eml files when no SMTP server is configured. Default: `<data_dir>/mail`.
+    #[arg(long, env = "CADENZA_MAIL_DIR")]
+    pub mail_dir: Option<PathBuf>,
+
+    /// How often the worker looks for due mail, in milliseconds.
+    #[arg(long, env = "CADENZA_MAIL_POLL_INTERVAL_MS", default_value_t = 2000)]
+    pub mail_poll_interval_ms: u64,
+
+    /// Mails claimed per round.
+    #[arg(long, env = "CADENZA_MAIL_BATCH_SIZE", default_value_t = 20)]
+    pub mail_batch_size: u32,
+
+    /// How long a claimed mail stays reserved for its worker, in milliseconds. A worker
+    /// that dies mid-delivery releases its mails when the lease ends.
+    #[arg(long, env = "CADENZA_MAIL_LEASE_MS", default_value_t = 300_000)]
+    pub mail_lease_ms: u64,
+
+    /// Delivery attempts before a mail becomes a dead letter.
+    #[arg(long, env = "CADENZA_MAIL_MAX_ATTEMPTS", default_value_t = 10)]
+    pub mail_max_attempts: u32,
+
+    /// Delay before the first retry, in milliseconds; it doubles with each attempt
+    /// (with random jitter) up to CADENZA_MAIL_BACKOFF_MAX_MS.
+    #[arg(long, env = "CADENZA_MAIL_BACKOFF_BASE_MS", default_value_t = 60_000)]
+    pub mail_backoff_base_ms: u64,
+
+    /// Longest delay between two attempts, in milliseconds.
+    #[arg(long, env = "CADENZA_MAIL_BACKOFF_MAX_MS", default_value_t = 6 * 3600 * 1000)]
+    pub mail_backoff_max_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -13,4 +13,5 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod import;
+pub mod mail;
 pub mod telemetry;

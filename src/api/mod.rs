@@ -7,6 +7,7 @@ pub mod caller;
 pub mod catalogs;
 pub mod extract;
 pub mod health;
+pub mod notifications;
 pub mod pagination;
 pub mod problem;
 pub mod slices;
@@ -31,6 +32,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "members", description = "Invitations, roles and membership"),
         (name = "catalogs", description = "Catalogs, their holdings, imports and tracks"),
         (name = "slices", description = "Slices cut from catalogs"),
+        (name = "notifications", description = "The notification feed and e-mail settings"),
     )
 )]
 pub struct ApiDoc;
@@ -64,4 +66,5 @@ fn configure_v1(cfg: &mut ServiceConfig) {
     accounts::configure(cfg);
     catalogs::configure(cfg);
     slices::configure(cfg);
+    notifications::configure(cfg);
 }

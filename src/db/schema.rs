@@ -117,6 +117,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     password_resets,
     audit_events,
     mail_outbox,
+    notifications,
+    notification_settings,
 );
 
 diesel::table! {
@@ -185,3 +187,33 @@ diesel::allow_tables_to_appear_in_same_query!(
     catalog_postings,
     slices
 );
+
+// ---- notifications (migration 2026-11-25-000003) ----
+
+diesel::table! {
+    notifications (id) {
+        id -> Text,
+        user_id -> Text,
+        organization_id -> Text,
+        kind -> Text,
+        subject_type -> Text,
+        subject_id -> Text,
+        title -> Text,
+        summary -> Text,
+        data_json -> Text,
+        created_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    notification_settings (user_id, kind) {
+        user_id -> Text,
+        kind -> Text,
+        email_enabled -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(notification_settings -> users (user_id));

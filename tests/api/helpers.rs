@@ -8,7 +8,9 @@
 //! explicitly (for a laptop without it); CI never sets it.
 
 use cadenza::app::Application;
-use cadenza::config::{DatabaseSettings, Environment, LogFormat, ServeSettings};
+use cadenza::config::{
+    DatabaseSettings, Environment, LogFormat, MailSettings, ServeSettings, SmtpTls,
+};
 use diesel::{Connection, RunQueryDsl};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -106,6 +108,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub database_url: String,
+    pub data_dir: std::path::PathBuf,
     _data_dir: tempfile::TempDir,
     _postgres: Option<TempPostgres>,
 }
@@ -141,8 +144,33 @@ pub fn test_settings(backend: Backend) -> (ServeSettings, tempfile::TempDir, Opt
         workers: Some(1),
         trust_forwarded_for: false,
         log_format: LogFormat::Text,
+        // Tests that check delivery turn the worker on (see tests/api/mail.rs); the rest
+        // read the outbox table directly.
+        mail_worker: false,
+        mail: test_mail_settings(),
     };
     (settings, dir, postgres)
+}
+
+/// Mail settings with timing shrunk so retry tests take a fraction of a second.
+pub fn test_mail_settings() -> MailSettings {
+    MailSettings {
+        mail_from: "Cadenza <no-reply@cadenza.test>".to_string(),
+        smtp_url: None,
+        smtp_host: None,
+        smtp_port: None,
+        smtp_tls: SmtpTls::Starttls,
+        smtp_username: None,
+        smtp_password: None,
+        smtp_timeout_secs: 5,
+        mail_dir: None,
+        mail_poll_interval_ms: 25,
+        mail_batch_size: 20,
+        mail_lease_ms: 30_000,
+        mail_max_attempts: 50,
+        mail_backoff_base_ms: 20,
+        mail_backoff_max_ms: 200,
+    }
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -161,6 +189,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeSett
         base,
         client: reqwest::Client::new(),
         database_url,
+        data_dir: dir.path().to_path_buf(),
         _data_dir: dir,
         _postgres: postgres,
     }
@@ -354,6 +383,20 @@ impl TestApp {
             .as_str()
             .expect("token in mail")
             .to_string()
+    }
+
+    /// A direct connection to the test's database, as a server node would open it.
+    pub fn connection(&self) -> cadenza::db::DbConnection {
+        let target = cadenza::db::DatabaseTarget::parse(&self.database_url).expect("url");
+        cadenza::db::ConnectionManager::new(target)
+            .establish()
+            .expect("connect")
+    }
+
+    /// A pooled handle on the test's database (for workers run by the test itself).
+    pub fn db(&self, pool_size: u32) -> cadenza::db::Db {
+        let target = cadenza::db::DatabaseTarget::parse(&self.database_url).expect("url");
+        cadenza::db::Db::connect(&target, pool_size).expect("database")
     }
 
     pub fn outbox_contexts(&self, email: &str, template: &str) -> Vec<Value> {

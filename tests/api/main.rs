@@ -1,7 +1,9 @@
 //! Black-box HTTP tests: each starts the real server on both backends.
 
 mod helpers;
+mod smtp_sink;
 
 mod accounts;
 mod catalogs;
 mod foundation;
+mod mail;
