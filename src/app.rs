@@ -50,6 +50,9 @@ pub struct Application {
     server: Server,
     /// The in-process mail delivery worker, unless `CADENZA_MAIL_WORKER=false`.
     mail_worker: Option<Worker>,
+    /// For the in-process sweeper (`CADENZA_SWEEP_INTERVAL`, 0 = off).
+    db: Db,
+    sweep_interval: std::time::Duration,
 }
 
 impl Application {
@@ -63,6 +66,8 @@ impl Application {
             .build()
             .map_err(|e| StartupError::Metrics(e.to_string()))?;
         // Built before binding so a bad mail setting stops the start, not the first mail.
+        let sweeper_db = db.clone();
+        let sweep_interval_secs = settings.sweep_interval_secs;
         let mail_worker = if settings.mail_worker {
             let metrics = MailMetrics::register(&prometheus.registry)
                 .map_err(|e| StartupError::Metrics(e.to_string()))?;
@@ -151,6 +156,8 @@ impl Application {
             database: target.describe(),
             server: server.run(),
             mail_worker,
+            db: sweeper_db,
+            sweep_interval: std::time::Duration::from_secs(sweep_interval_secs),
         })
     }
 
@@ -178,10 +185,20 @@ impl Application {
         let worker = self
             .mail_worker
             .map(|worker| actix_web::rt::spawn(worker.run(stopped)));
+        let sweeper = (self.sweep_interval > std::time::Duration::ZERO).then(|| {
+            actix_web::rt::spawn(crate::sweeper::run(
+                self.db.clone(),
+                self.sweep_interval,
+                stop.subscribe(),
+            ))
+        });
         let result = self.server.await;
         let _ = stop.send(true);
         if let Some(worker) = worker {
             let _ = worker.await;
+        }
+        if let Some(sweeper) = sweeper {
+            let _ = sweeper.await;
         }
         result
     }

@@ -5,8 +5,11 @@
 pub mod accounts;
 pub mod caller;
 pub mod catalogs;
+pub mod deals;
 pub mod extract;
+pub mod grants;
 pub mod health;
+pub mod idempotency;
 pub mod notifications;
 pub mod pagination;
 pub mod problem;
@@ -32,6 +35,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "members", description = "Invitations, roles and membership"),
         (name = "catalogs", description = "Catalogs, their holdings, imports and tracks"),
         (name = "slices", description = "Slices cut from catalogs"),
+        (name = "deals", description = "Negotiation: deals, term-sheet revisions, signatures"),
+        (name = "grants", description = "Transfers: grants, payment schedules, availability"),
         (name = "notifications", description = "The notification feed and e-mail settings"),
     )
 )]
@@ -66,5 +71,7 @@ fn configure_v1(cfg: &mut ServiceConfig) {
     accounts::configure(cfg);
     catalogs::configure(cfg);
     slices::configure(cfg);
+    deals::configure(cfg);
+    grants::configure(cfg);
     notifications::configure(cfg);
 }

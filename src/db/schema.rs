@@ -217,3 +217,140 @@ diesel::table! {
 
 diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(notification_settings -> users (user_id));
+
+diesel::table! {
+    deals (id) {
+        id -> Text,
+        name -> Text,
+        licensor_org_id -> Text,
+        licensee_org_id -> Text,
+        opened_by -> Text,
+        offer_id -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        catalog_id -> Text,
+        state -> Text,
+        turn -> Nullable<Text>,
+        revision -> Integer,
+        agreed_revision -> Nullable<Integer>,
+        version -> Integer,
+        respond_by -> Nullable<Timestamp>,
+        expiring_notified -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deal_revisions (deal_id, number) {
+        deal_id -> Text,
+        number -> Integer,
+        proposed_by -> Text,
+        proposer_user_id -> Text,
+        terms -> Text,
+        terms_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deal_signatures (id) {
+        id -> Text,
+        deal_id -> Text,
+        revision -> Integer,
+        party -> Text,
+        user_id -> Text,
+        terms_hash -> Text,
+        signed_at -> Timestamp,
+        voided_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    deal_events (id) {
+        id -> Text,
+        deal_id -> Text,
+        kind -> Text,
+        party -> Nullable<Text>,
+        actor_user_id -> Nullable<Text>,
+        revision -> Nullable<Integer>,
+        summary -> Text,
+        data -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    grants (id) {
+        id -> Text,
+        deal_id -> Text,
+        licensor_org_id -> Text,
+        licensee_org_id -> Text,
+        catalog_id -> Text,
+        slice_id -> Text,
+        tracks -> Binary,
+        track_count -> BigInt,
+        tracks_hash -> Text,
+        territories -> Text,
+        usages -> Text,
+        start_date -> Date,
+        end_date -> Date,
+        exclusive -> Bool,
+        sublicensable -> Bool,
+        terms_hash -> Text,
+        status -> Text,
+        terminated_at -> Nullable<Timestamp>,
+        termination_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    installments (id) {
+        id -> Text,
+        deal_id -> Text,
+        grant_id -> Text,
+        seq -> Integer,
+        due_date -> Date,
+        currency -> Text,
+        amount_minor -> BigInt,
+        paid_minor -> BigInt,
+        status -> Text,
+        overdue_notified -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        installment_id -> Text,
+        amount_minor -> BigInt,
+        paid_on -> Date,
+        reference -> Text,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, idem_key) {
+        user_id -> Text,
+        idem_key -> Text,
+        fingerprint -> Text,
+        status_code -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    deals,
+    deal_revisions,
+    deal_signatures,
+    deal_events,
+    grants,
+    installments,
+    payments,
+    organizations,
+);

@@ -5,5 +5,6 @@ mod smtp_sink;
 
 mod accounts;
 mod catalogs;
+mod deals;
 mod foundation;
 mod mail;

@@ -1,0 +1,580 @@
+//! The transfers recorded at execution: grants (rights given or received, with
+//! their frozen track sets and a CSV export), the payment schedule with
+//! recorded payments, and catalog availability.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::caller::Caller;
+use super::catalogs::{track_cursor, TrackView};
+use super::extract::ApiJson;
+use super::pagination::{encode_cursor, Page, PageQuery};
+use super::problem::{ApiError, Problem};
+use crate::app::AppState;
+use crate::db::catalogs;
+use crate::db::deals::{self as deal_rows, GrantSummary, InstallmentRow};
+use crate::deals::payments::{self, NewPayment};
+use crate::deals::DealError;
+use crate::domain::grant::{available, GrantScope, RightsQuery};
+use crate::domain::isrc::Isrc;
+use crate::domain::money::Currency;
+use crate::domain::period::Period;
+use crate::domain::role::Role;
+use crate::domain::territory::Territories;
+use crate::domain::usage::Usages;
+use crate::domain::ValidationErrors;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantView {
+    pub id: String,
+    pub deal_id: String,
+    pub licensor_org_id: String,
+    pub licensee_org_id: String,
+    pub catalog_id: String,
+    pub slice_id: String,
+    pub track_count: i64,
+    /// SHA-256 of the sorted track ids (docs/domain.md).
+    pub tracks_hash: String,
+    #[schema(value_type = Vec<String>)]
+    pub territories: serde_json::Value,
+    #[schema(value_type = Vec<String>)]
+    pub usages: serde_json::Value,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub exclusive: bool,
+    pub sublicensable: bool,
+    /// The signed revision's hash.
+    pub terms_hash: String,
+    /// `active`, `terminated` or `completed`.
+    pub status: String,
+    pub terminated_at: Option<DateTime<Utc>>,
+    pub termination_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<GrantSummary> for GrantView {
+    fn from(g: GrantSummary) -> Self {
+        Self {
+            territories: serde_json::from_str(&g.territories).unwrap_or_default(),
+            usages: serde_json::from_str(&g.usages).unwrap_or_default(),
+            id: g.id,
+            deal_id: g.deal_id,
+            licensor_org_id: g.licensor_org_id,
+            licensee_org_id: g.licensee_org_id,
+            catalog_id: g.catalog_id,
+            slice_id: g.slice_id,
+            track_count: g.track_count,
+            tracks_hash: g.tracks_hash,
+            start_date: g.start_date,
+            end_date: g.end_date,
+            exclusive: g.exclusive,
+            sublicensable: g.sublicensable,
+            terms_hash: g.terms_hash,
+            status: g.status,
+            terminated_at: g.terminated_at.map(|t| t.and_utc()),
+            termination_reason: g.termination_reason,
+            created_at: g.created_at.and_utc(),
+        }
+    }
+}
+
+/// Rights granted by or to the caller's organization.
+#[utoipa::path(tag = "grants", security(("bearer" = [])), params(PageQuery), responses((status = 200, body = Page<GrantView>)))]
+#[get("/grants")]
+pub async fn list_grants(
+    state: web::Data<AppState>,
+    caller: Caller,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page.limit()?;
+    let after = page.after()?;
+    let org = caller.organization_id().to_string();
+    let rows = state
+        .db
+        .run(move |conn| {
+            deal_rows::list_grants_for_org(conn, &org, after.as_deref(), i64::from(limit) + 1)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows,
+        limit,
+        |g| g.id.clone(),
+        GrantView::from,
+    )))
+}
+
+async fn party_grant(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+) -> Result<GrantSummary, ApiError> {
+    let org = caller.organization_id().to_string();
+    state
+        .db
+        .run(move |conn| deal_rows::find_grant(conn, &id))
+        .await?
+        .filter(|g| g.licensor_org_id == org || g.licensee_org_id == org)
+        .ok_or(ApiError::NotFound("grant"))
+}
+
+/// One grant (licensor or licensee only).
+#[utoipa::path(tag = "grants", security(("bearer" = [])), responses(
+    (status = 200, body = GrantView),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/grants/{id}")]
+pub async fn get_grant(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(GrantView::from(
+        party_grant(&state, &caller, path.into_inner()).await?,
+    )))
+}
+
+/// The granted tracks, in track order, cursor-paginated.
+#[utoipa::path(tag = "grants", security(("bearer" = [])), params(PageQuery), responses(
+    (status = 200, body = Page<TrackView>),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/grants/{id}/tracks")]
+pub async fn grant_tracks(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page.limit()? as usize;
+    let after = track_cursor(page.cursor.as_deref())?;
+    let grant = party_grant(&state, &caller, path.into_inner()).await?;
+    let (rows, more) = state
+        .db
+        .run(move |conn| {
+            let catalog = catalogs::find_catalog(conn, &grant.catalog_id)?
+                .ok_or(ApiError::NotFound("catalog"))?;
+            let set = catalogs::decode_set(&deal_rows::grant_tracks(conn, &grant.id)?)?;
+            let ids = set.page_after(after, limit + 1);
+            let more = ids.len() > limit;
+            Ok::<_, ApiError>((
+                catalogs::tracks_by_ids(conn, catalog.no, &ids[..ids.len().min(limit)])?,
+                more,
+            ))
+        })
+        .await?;
+    let next_cursor = if more {
+        rows.last().map(|r| encode_cursor(&r.track_id.to_string()))
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(Page {
+        items: rows.into_iter().map(TrackView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Every granted ISRC as CSV (`isrc,title,artists,label,release_date`), for loading
+/// into a platform's own systems. Streams in chunks; memory stays flat.
+#[utoipa::path(tag = "grants", security(("bearer" = [])), responses(
+    (status = 200, content_type = "text/csv", body = String),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/grants/{id}/tracks.csv")]
+pub async fn grant_tracks_csv(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let grant = party_grant(&state, &caller, path.into_inner()).await?;
+    let grant_id = grant.id.clone();
+    let db = state.db.clone();
+    let (catalog_no, set) = db
+        .run(move |conn| {
+            let catalog = catalogs::find_catalog(conn, &grant.catalog_id)?
+                .ok_or(ApiError::NotFound("catalog"))?;
+            Ok::<_, ApiError>((
+                catalog.no,
+                catalogs::decode_set(&deal_rows::grant_tracks(conn, &grant.id)?)?,
+            ))
+        })
+        .await?;
+    // Pages of 5,000 tracks are fetched as the client reads.
+    let chunks = futures_util::stream::unfold((Some(None::<u32>), true), move |(cursor, first)| {
+        let db = db.clone();
+        let set = set.clone();
+        async move {
+            let cursor = cursor?;
+            let ids = set.page_after(cursor, 5_000);
+            let next = if ids.len() == 5_000 {
+                ids.last().copied().map(Some)
+            } else {
+                None
+            };
+            let rows = db
+                .run(move |conn| catalogs::tracks_by_ids(conn, catalog_no, &ids))
+                .await;
+            let mut out = String::new();
+            if first {
+                out.push_str("isrc,title,artists,label,release_date\n");
+            }
+            match rows {
+                Ok(rows) => {
+                    for r in rows {
+                        let isrc =
+                            Isrc::from_key(r.isrc_key).map_or_else(String::new, Isrc::into_string);
+                        out.push_str(&format!(
+                            "{isrc},{},{},{},{}\n",
+                            csv_field(&r.title),
+                            csv_field(&r.artists),
+                            csv_field(&r.label),
+                            r.release_date
+                        ));
+                    }
+                    Some((
+                        Ok::<_, actix_web::Error>(web::Bytes::from(out)),
+                        (next, false),
+                    ))
+                }
+                Err(e) => Some((
+                    Err(actix_web::error::ErrorInternalServerError(e)),
+                    (None, false),
+                )),
+            }
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"grant-{grant_id}.csv\""),
+        ))
+        .streaming(chunks))
+}
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_string()
+    }
+}
+
+// ---- installments and payments ----------------------------------------------------
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentView {
+    pub id: String,
+    pub amount: String,
+    pub paid_on: NaiveDate,
+    pub reference: String,
+    pub recorded_by: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstallmentView {
+    pub id: String,
+    pub seq: i32,
+    pub due_date: NaiveDate,
+    pub currency: String,
+    /// Decimal string, exactly the currency's minor units.
+    pub amount: String,
+    pub paid: String,
+    pub balance: String,
+    /// `scheduled`, `due`, `paid`, `partially_paid`, `overdue` or `cancelled`.
+    pub status: String,
+    pub payments: Vec<PaymentView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleView {
+    pub deal_id: String,
+    pub currency: Option<String>,
+    pub total: String,
+    pub paid: String,
+    /// What is still owed (cancelled installments excluded).
+    pub balance: String,
+    pub installments: Vec<InstallmentView>,
+}
+
+fn money(currency: &Currency, minor: i64) -> String {
+    currency.format_amount(currency.from_minor_units(minor))
+}
+
+fn installment_view(row: InstallmentRow, payments: Vec<PaymentView>) -> InstallmentView {
+    let currency = Currency::parse(&row.currency).ok();
+    let fmt = |minor: i64| {
+        currency
+            .as_ref()
+            .map_or_else(|| minor.to_string(), |c| money(c, minor))
+    };
+    InstallmentView {
+        amount: fmt(row.amount_minor),
+        paid: fmt(row.paid_minor),
+        balance: fmt(if row.status == "cancelled" {
+            0
+        } else {
+            row.amount_minor - row.paid_minor
+        }),
+        id: row.id,
+        seq: row.seq,
+        due_date: row.due_date,
+        currency: row.currency,
+        status: row.status,
+        payments,
+    }
+}
+
+/// The payment schedule of an executed deal, with balances and recorded payments.
+#[utoipa::path(tag = "grants", security(("bearer" = [])), responses(
+    (status = 200, body = ScheduleView),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/deals/{id}/installments")]
+pub async fn schedule(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let org = caller.organization_id().to_string();
+    let id = path.into_inner();
+    let view = state
+        .db
+        .run(move |conn| {
+            deal_rows::find_deal_for_org(conn, &org, &id)?.ok_or(DealError::NotFound("deal"))?;
+            let rows = deal_rows::installments_for_deal(conn, &id)?;
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let payments = deal_rows::payments_for_installments(conn, &ids)?;
+            let currency = rows.first().and_then(|r| Currency::parse(&r.currency).ok());
+            let live = rows.iter().filter(|r| r.status != "cancelled");
+            let total: i64 = live.clone().map(|r| r.amount_minor).sum();
+            let paid: i64 = rows.iter().map(|r| r.paid_minor).sum();
+            let balance: i64 = live.map(|r| r.amount_minor - r.paid_minor).sum();
+            let fmt = |minor: i64| {
+                currency
+                    .as_ref()
+                    .map_or_else(|| minor.to_string(), |c| money(c, minor))
+            };
+            let installments = rows
+                .into_iter()
+                .map(|r| {
+                    let mine = payments
+                        .iter()
+                        .filter(|p| p.installment_id == r.id)
+                        .map(|p| PaymentView {
+                            id: p.id.clone(),
+                            amount: fmt(p.amount_minor),
+                            paid_on: p.paid_on,
+                            reference: p.reference.clone(),
+                            recorded_by: p.recorded_by.clone(),
+                        })
+                        .collect();
+                    installment_view(r, mine)
+                })
+                .collect();
+            Ok::<_, DealError>(ScheduleView {
+                deal_id: id,
+                currency: currency.map(|c| c.code().to_string()),
+                total: fmt(total),
+                paid: fmt(paid),
+                balance: fmt(balance),
+                installments,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    /// Decimal string in the installment's currency; at most the balance.
+    pub amount: String,
+    pub paid_on: NaiveDate,
+    /// The bank or remittance reference.
+    pub reference: String,
+}
+
+/// Record money received against an installment (the licensor's negotiators and up).
+/// Overpayment is refused.
+#[utoipa::path(tag = "grants", security(("bearer" = [])), request_body = PaymentRequest, responses(
+    (status = 201, body = InstallmentView),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/installments/{id}/payments")]
+pub async fn record_payment(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: ApiJson<PaymentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Negotiator)?;
+    let body = body.into_inner();
+    let org = caller.organization_id().to_string();
+    let user = caller.user_id().to_string();
+    let id = path.into_inner();
+    let row = state
+        .db
+        .run(move |conn| {
+            payments::record_payment(
+                conn,
+                &org,
+                &user,
+                &id,
+                NewPayment {
+                    amount: body.amount,
+                    paid_on: body.paid_on,
+                    reference: body.reference,
+                },
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(installment_view(row, Vec::new())))
+}
+
+// ---- availability -------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AvailabilityQuery {
+    /// Comma-separated ISO codes, or `worldwide`.
+    pub territories: String,
+    /// Comma-separated usages.
+    pub usages: String,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    /// Whether the rights would be exclusive (default false).
+    pub exclusive: Option<bool>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AvailabilityView {
+    pub catalog_id: String,
+    pub catalog_track_count: i64,
+    /// Tracks that could still be licensed with these rights.
+    pub available_count: u64,
+    pub tracks: Page<TrackView>,
+}
+
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// How many tracks of the catalog (and which, paginated) can still be licensed for
+/// these territories, usages, period and exclusivity: the catalog minus every
+/// existing grant that would conflict.
+#[utoipa::path(tag = "grants", security(("bearer" = [])), params(AvailabilityQuery), responses(
+    (status = 200, body = AvailabilityView),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/catalogs/{id}/availability")]
+pub async fn availability(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<AvailabilityQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let mut errors = ValidationErrors::new();
+    let territories = Territories::parse_list_at("territories", &split_list(&query.territories))
+        .map_err(|e| errors.0.extend(e.0))
+        .ok();
+    let usages = Usages::parse_list_at("usages", &split_list(&query.usages))
+        .map_err(|e| errors.0.extend(e.0))
+        .ok();
+    let period = Period::validate(query.start_date, query.end_date, "end_date")
+        .map_err(|e| errors.0.extend(e.0))
+        .ok();
+    let (Some(territories), Some(usages), Some(period)) = (territories, usages, period) else {
+        return Err(errors.into());
+    };
+    let wanted = RightsQuery {
+        territories,
+        usages,
+        period,
+        exclusive: query.exclusive.unwrap_or(false),
+    };
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let limit = page.limit()? as usize;
+    let after = track_cursor(page.cursor.as_deref())?;
+    let org = caller.organization_id().to_string();
+    let id = path.into_inner();
+    let view = state
+        .db
+        .run(move |conn| {
+            let catalog = catalogs::find_owned_catalog(conn, &org, &id)?
+                .ok_or(ApiError::NotFound("catalog"))?;
+            let all = catalogs::catalog_tracks(conn, catalog.no)?;
+            let mut scopes = Vec::new();
+            for g in deal_rows::grants_overlapping(
+                conn,
+                &catalog.id,
+                period.start,
+                period.end,
+                wanted.exclusive,
+            )? {
+                let (Ok(territories), Ok(usages), Ok(grant_period)) = (
+                    serde_json::from_str::<Territories>(&g.territories),
+                    serde_json::from_str::<Usages>(&g.usages),
+                    Period::new(g.start_date, g.end_date),
+                ) else {
+                    continue;
+                };
+                if !territories.intersects(&wanted.territories)
+                    || !usages.intersects(&wanted.usages)
+                {
+                    continue;
+                }
+                scopes.push(GrantScope {
+                    tracks: catalogs::decode_set(&deal_rows::grant_tracks(conn, &g.id)?)?,
+                    territories,
+                    usages,
+                    period: grant_period,
+                    exclusive: g.exclusive,
+                });
+            }
+            let free = available(&all, &wanted, scopes.iter());
+            let ids = free.page_after(after, limit + 1);
+            let more = ids.len() > limit;
+            let rows = catalogs::tracks_by_ids(conn, catalog.no, &ids[..ids.len().min(limit)])?;
+            let next_cursor = if more {
+                rows.last().map(|r| encode_cursor(&r.track_id.to_string()))
+            } else {
+                None
+            };
+            Ok::<_, ApiError>(AvailabilityView {
+                catalog_id: catalog.id,
+                catalog_track_count: catalog.track_count,
+                available_count: free.len(),
+                tracks: Page {
+                    items: rows.into_iter().map(TrackView::from).collect(),
+                    next_cursor,
+                },
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_grants)
+        .service(get_grant)
+        .service(grant_tracks)
+        .service(grant_tracks_csv)
+        .service(schedule)
+        .service(record_payment)
+        .service(availability);
+}

@@ -1,0 +1,199 @@
+//! `Idempotency-Key` for POSTs that create or transition: the first response to a
+//! key is stored (scoped to the caller, kept 24 hours) and replayed for retries,
+//! which change nothing. The same key with a different request is refused (422);
+//! a retry while the first is still running gets 409.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::TimeDelta;
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::problem::ApiError;
+use crate::app::AppState;
+use crate::db::schema::idempotency_keys;
+use crate::db::{now, DbConnection, DbError};
+
+pub const HEADER: &str = "idempotency-key";
+/// How long a key is remembered.
+pub const RETENTION: TimeDelta = TimeDelta::hours(24);
+
+/// A response as handlers produce it, so it can be stored and replayed.
+pub struct Stored {
+    pub status: StatusCode,
+    pub body: serde_json::Value,
+    pub etag: Option<String>,
+}
+
+impl Stored {
+    pub fn into_response(self, replayed: bool) -> HttpResponse {
+        let mut builder = HttpResponse::build(self.status);
+        if let Some(etag) = &self.etag {
+            builder.insert_header((actix_web::http::header::ETAG, etag.as_str()));
+        }
+        if replayed {
+            builder.insert_header(("idempotent-replayed", "true"));
+        }
+        builder.json(self.body)
+    }
+}
+
+enum Claim {
+    Fresh,
+    Replay { status: u16, body: String },
+    Mismatch,
+    InFlight,
+}
+
+fn claim(
+    conn: &mut DbConnection,
+    user_id: &str,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Claim, DbError> {
+    let at = now();
+    // Expired keys of this caller are forgotten first, so a key may be reused after 24 h.
+    diesel::delete(
+        idempotency_keys::table
+            .filter(idempotency_keys::user_id.eq(user_id))
+            .filter(idempotency_keys::created_at.lt(at - RETENTION)),
+    )
+    .execute(conn)?;
+    let inserted = diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::user_id.eq(user_id),
+            idempotency_keys::idem_key.eq(key),
+            idempotency_keys::fingerprint.eq(fingerprint),
+            idempotency_keys::created_at.eq(at),
+        ))
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(Claim::Fresh),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => {
+            let (stored_fp, status, body): (String, Option<i32>, Option<String>) =
+                idempotency_keys::table
+                    .find((user_id, key))
+                    .select((
+                        idempotency_keys::fingerprint,
+                        idempotency_keys::status_code,
+                        idempotency_keys::response_body,
+                    ))
+                    .first(conn)?;
+            Ok(match (stored_fp == fingerprint, status, body) {
+                (false, _, _) => Claim::Mismatch,
+                (true, Some(status), Some(body)) => Claim::Replay {
+                    status: status as u16,
+                    body,
+                },
+                _ => Claim::InFlight,
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs `work` once per (caller, key). Without a key it simply runs.
+pub async fn once<F, Fut>(
+    state: &AppState,
+    req: &HttpRequest,
+    user_id: &str,
+    body: &[u8],
+    work: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Stored, ApiError>>,
+{
+    let Some(key) = req.headers().get(HEADER) else {
+        return work().await.map(|s| s.into_response(false));
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| ApiError::BadRequest {
+            detail: "must be 1 to 255 visible characters".into(),
+            field: Some("Idempotency-Key".into()),
+        })?
+        .to_string();
+    let mut hasher = Sha256::new();
+    hasher.update(req.method().as_str().as_bytes());
+    hasher.update(b" ");
+    hasher.update(req.path().as_bytes());
+    hasher.update(b"\n");
+    // Parsed and re-serialized, so formatting differences are not "different requests".
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(value) => hasher.update(value.to_string().as_bytes()),
+        Err(_) => hasher.update(body),
+    }
+    let fingerprint = hex::encode(hasher.finalize());
+    let user = user_id.to_string();
+    let (k, fp) = (key.clone(), fingerprint.clone());
+    match state
+        .db
+        .run(move |conn| claim(conn, &user, &k, &fp))
+        .await?
+    {
+        Claim::Replay { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut response = HttpResponse::build(status);
+            response.insert_header(("idempotent-replayed", "true"));
+            let content_type = if status.is_success() {
+                "application/json"
+            } else {
+                super::problem::PROBLEM_CONTENT_TYPE
+            };
+            return Ok(response.content_type(content_type).body(body));
+        }
+        Claim::Mismatch => {
+            return Err(ApiError::Validation(
+                crate::domain::ValidationErrors::single(
+                    "Idempotency-Key",
+                    "was already used for a different request",
+                ),
+            ))
+        }
+        Claim::InFlight => {
+            return Err(ApiError::conflict(
+                "a request with this Idempotency-Key is still being processed",
+            ))
+        }
+        Claim::Fresh => {}
+    }
+    let result = work().await;
+    let user = user_id.to_string();
+    let (status, body) = match &result {
+        Ok(stored) => (Some(stored.status.as_u16()), Some(stored.body.to_string())),
+        // A refusal is an answer too (a retry gets the same one); a server failure is not.
+        Err(e) if !actix_web::ResponseError::status_code(e).is_server_error() => (
+            Some(actix_web::ResponseError::status_code(e).as_u16()),
+            serde_json::to_string(&e.to_problem()).ok(),
+        ),
+        Err(_) => (None, None),
+    };
+    state
+        .db
+        .run(move |conn| -> Result<(), DbError> {
+            let target = idempotency_keys::table.find((&user, &key));
+            match (status, body) {
+                (Some(status), Some(body)) => {
+                    diesel::update(target)
+                        .set((
+                            idempotency_keys::status_code.eq(Some(i32::from(status))),
+                            idempotency_keys::response_body.eq(Some(body)),
+                        ))
+                        .execute(conn)?;
+                }
+                _ => {
+                    diesel::delete(target).execute(conn)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    result.map(|s| s.into_response(false))
+}

@@ -1,0 +1,266 @@
+//! Execution: what happens when the second signature lands. In the signing
+//! transaction, after the licensor's lock: the licensor must hold every right
+//! the deal grants (and may sublicense), and no existing grant of the same
+//! catalog may conflict (see `domain::grant`). On success the grant and the
+//! payment schedule are written; on failure nothing is.
+//!
+//! The same checks run as advice on submit, counter and accept.
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+
+use super::DealError;
+use crate::db::catalogs::{self, Catalog, Slice};
+use crate::db::deals::{self, DealRow, GrantRow, InstallmentRow};
+use crate::db::{new_id, DbConnection, DbError};
+use crate::domain::grant::{conflict_report, holding_covers, GrantScope, Holding, HoldingGap};
+use crate::domain::isrc::Isrc;
+use crate::domain::period::Period;
+use crate::domain::terms::{TermSheet, TermsContext};
+use crate::domain::territory::Territories;
+use crate::domain::usage::Usages;
+use crate::domain::ValidationErrors;
+
+/// Everything execution needs, loaded once.
+pub struct Plan {
+    pub slice: Slice,
+    pub catalog: Catalog,
+    pub scope: GrantScope,
+}
+
+/// One existing grant in a conflict report.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConflictingGrant {
+    pub grant_id: String,
+    /// Tracks of the new deal this grant also covers.
+    pub track_count: u64,
+    /// Where they overlap: shared territories, usages and days.
+    #[schema(value_type = Vec<String>)]
+    pub territories: Territories,
+    #[schema(value_type = Vec<String>)]
+    pub usages: Usages,
+    pub period: Period,
+    pub exclusive: bool,
+}
+
+/// Why a deal cannot execute (or, as advice, would not).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExecutionReport {
+    /// Rights the licensor does not hold (or may not sublicense).
+    pub holding_gaps: Vec<HoldingGap>,
+    /// Distinct tracks of the deal already granted in a conflicting way.
+    pub conflicting_track_count: u64,
+    /// A sample of those tracks' ISRCs.
+    pub sample_isrcs: Vec<String>,
+    pub conflicting_grants: Vec<ConflictingGrant>,
+}
+
+impl ExecutionReport {
+    pub fn is_clear(&self) -> bool {
+        self.holding_gaps.is_empty() && self.conflicting_grants.is_empty()
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> DealError {
+    DealError::Database(DbError::Corrupt(format!("{what}: {e}")))
+}
+
+/// The catalog's holding terms as the domain reads them.
+pub fn holding_of(catalog: &Catalog) -> Result<Holding, DealError> {
+    Ok(Holding {
+        territories: serde_json::from_str(&catalog.territories)
+            .map_err(|e| corrupt("catalog territories", e))?,
+        usages: serde_json::from_str(&catalog.usages).map_err(|e| corrupt("catalog usages", e))?,
+        period: Period::new(catalog.holding_start, catalog.holding_end)
+            .map_err(|e| corrupt("catalog holding", e))?,
+        sublicensable: catalog.sublicensable,
+    })
+}
+
+pub fn terms_context(catalog: &Catalog) -> Result<TermsContext, DealError> {
+    let holding = holding_of(catalog)?;
+    Ok(TermsContext {
+        territories: holding.territories,
+        usages: holding.usages,
+        period: holding.period,
+        sublicensable: holding.sublicensable,
+    })
+}
+
+/// The licensor's slice named by the terms, with its catalog; a slice of anyone
+/// else is reported on the field, exactly like a missing one.
+pub fn licensor_slice(
+    conn: &mut DbConnection,
+    licensor_org_id: &str,
+    slice_id: &str,
+) -> Result<(Slice, Catalog), DealError> {
+    let not_found = || {
+        DealError::Validation(ValidationErrors::single(
+            "terms.slice_id",
+            "is not a slice of the licensor's catalogs",
+        ))
+    };
+    let slice =
+        catalogs::find_owned_slice(conn, licensor_org_id, slice_id)?.ok_or_else(not_found)?;
+    let catalog = catalogs::find_catalog(conn, &slice.catalog_id)?.ok_or_else(not_found)?;
+    Ok((slice, catalog))
+}
+
+pub fn plan(
+    conn: &mut DbConnection,
+    licensor_org_id: &str,
+    terms: &TermSheet,
+) -> Result<Plan, DealError> {
+    let (slice, catalog) = licensor_slice(conn, licensor_org_id, terms.slice_id())?;
+    let scope = GrantScope {
+        tracks: catalogs::decode_set(&slice.bitmap)?,
+        territories: terms.territories().clone(),
+        usages: terms.usages().clone(),
+        period: terms.period(),
+        exclusive: terms.exclusive(),
+    };
+    Ok(Plan {
+        slice,
+        catalog,
+        scope,
+    })
+}
+
+/// Holding and exclusivity checks. Grants are pre-filtered by dates and
+/// exclusivity in SQL and by territories and usages here, so only the track
+/// sets of grants that could conflict are loaded.
+pub fn check(conn: &mut DbConnection, plan: &Plan) -> Result<ExecutionReport, DealError> {
+    let holding_gaps = holding_covers(&holding_of(&plan.catalog)?, &plan.scope)
+        .err()
+        .unwrap_or_default();
+    let scope = &plan.scope;
+    let candidates = deals::grants_overlapping(
+        conn,
+        &plan.catalog.id,
+        scope.period.start,
+        scope.period.end,
+        scope.exclusive,
+    )?;
+    let mut existing = Vec::new();
+    for grant in candidates {
+        let territories: Territories = serde_json::from_str(&grant.territories)
+            .map_err(|e| corrupt("grant territories", e))?;
+        let usages: Usages =
+            serde_json::from_str(&grant.usages).map_err(|e| corrupt("grant usages", e))?;
+        if !territories.intersects(&scope.territories) || !usages.intersects(&scope.usages) {
+            continue;
+        }
+        let period = Period::new(grant.start_date, grant.end_date)
+            .map_err(|e| corrupt("grant period", e))?;
+        let tracks = catalogs::decode_set(&deals::grant_tracks(conn, &grant.id)?)?;
+        existing.push((
+            grant.id,
+            GrantScope {
+                tracks,
+                territories,
+                usages,
+                period,
+                exclusive: grant.exclusive,
+            },
+        ));
+    }
+    let report = conflict_report(scope, existing.iter().map(|(id, g)| (id.clone(), g)));
+    let (conflicting_track_count, sample_isrcs, conflicting_grants) = match report {
+        None => (0, Vec::new(), Vec::new()),
+        Some(report) => {
+            let sample = catalogs::tracks_by_ids(conn, plan.catalog.no, &report.sample)?
+                .into_iter()
+                .filter_map(|t| Isrc::from_key(t.isrc_key))
+                .map(Isrc::into_string)
+                .collect();
+            let grants = report
+                .conflicts
+                .into_iter()
+                .map(|(grant_id, c)| {
+                    let exclusive = existing
+                        .iter()
+                        .find(|(id, _)| *id == grant_id)
+                        .is_some_and(|(_, g)| g.exclusive);
+                    ConflictingGrant {
+                        grant_id,
+                        track_count: c.track_count,
+                        territories: c.territories,
+                        usages: c.usages,
+                        period: c.period,
+                        exclusive,
+                    }
+                })
+                .collect();
+            (report.track_count, sample, grants)
+        }
+    };
+    Ok(ExecutionReport {
+        holding_gaps,
+        conflicting_track_count,
+        sample_isrcs,
+        conflicting_grants,
+    })
+}
+
+/// Writes the grant (with the slice frozen) and the installment schedule.
+pub fn execute(
+    conn: &mut DbConnection,
+    deal: &DealRow,
+    plan: &Plan,
+    terms: &TermSheet,
+    terms_hash: &str,
+    at: NaiveDateTime,
+) -> Result<GrantRow, DealError> {
+    catalogs::freeze_slice(conn, &plan.slice.id, at)?;
+    let grant = GrantRow {
+        id: new_id(),
+        deal_id: deal.id.clone(),
+        licensor_org_id: deal.licensor_org_id.clone(),
+        licensee_org_id: deal.licensee_org_id.clone(),
+        catalog_id: plan.catalog.id.clone(),
+        slice_id: plan.slice.id.clone(),
+        tracks: plan.slice.bitmap.clone(),
+        track_count: plan.scope.tracks.len() as i64,
+        tracks_hash: plan.slice.content_hash.clone(),
+        territories: serde_json::to_string(terms.territories())
+            .map_err(|e| corrupt("territories", e))?,
+        usages: serde_json::to_string(terms.usages()).map_err(|e| corrupt("usages", e))?,
+        start_date: terms.period().start,
+        end_date: terms.period().end,
+        exclusive: terms.exclusive(),
+        sublicensable: terms.sublicensable(),
+        terms_hash: terms_hash.to_string(),
+        status: "active".into(),
+        terminated_at: None,
+        termination_reason: None,
+        created_at: at,
+    };
+    deals::insert_grant(conn, &grant)?;
+    let currency = terms.currency();
+    let today = at.date();
+    let rows = terms
+        .installments()
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| {
+            Ok(InstallmentRow {
+                id: new_id(),
+                deal_id: deal.id.clone(),
+                grant_id: grant.id.clone(),
+                seq: i as i32 + 1,
+                due_date: inst.due_date,
+                currency: currency.code().to_string(),
+                amount_minor: currency
+                    .to_minor_units(inst.amount)
+                    .map_err(|e| corrupt("installment amount", e))?,
+                paid_minor: 0,
+                status: super::payments::installment_status(inst.due_date, 0, 1, today).to_string(),
+                overdue_notified: false,
+                created_at: at,
+                updated_at: at,
+            })
+        })
+        .collect::<Result<Vec<_>, DealError>>()?;
+    deals::insert_installments(conn, &rows)?;
+    Ok(grant)
+}

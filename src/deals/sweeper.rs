@@ -1,0 +1,249 @@
+//! Cadenza's own, scheduled deal transitions: deals whose respond-by passed
+//! expire (with a warning a day before), executed deals whose term ended
+//! complete, and installments move to due and overdue — each announced to the
+//! parties. Runs in `cadenza serve` (see `crate::sweeper`) and is idempotent:
+//! every step re-reads and changes only what still needs changing.
+
+use chrono::{NaiveDateTime, TimeDelta};
+
+use super::{payments, status_of, DealError};
+use crate::db::accounts;
+use crate::db::audit::AuditEvent;
+use crate::db::deals::{self, DealEventRow, DealRow, DealStatusUpdate};
+use crate::db::notifications::{self, Audience, Notification};
+use crate::db::{new_id, write_transaction, DbConnection};
+use crate::domain::deal::{self, Action, Actor};
+use crate::domain::money::Currency;
+use crate::mail::event::{DealRef, Event, InstallmentRef};
+
+/// Deals are announced as expiring this long before their respond-by.
+pub const EXPIRY_WARNING: TimeDelta = TimeDelta::hours(24);
+const BATCH: i64 = 200;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DealSweep {
+    pub warned: usize,
+    pub expired: usize,
+    pub completed: usize,
+    pub installments_updated: usize,
+}
+
+fn deal_ref(deal: &DealRow) -> DealRef {
+    DealRef {
+        id: deal.id.clone(),
+        name: deal.name.clone(),
+    }
+}
+
+fn tell_both(
+    conn: &mut DbConnection,
+    deal: &DealRow,
+    event: &Event,
+    licensee_acts: bool,
+) -> Result<(), DealError> {
+    let licensor = accounts::find_organization(conn, &deal.licensor_org_id)?
+        .map(|o| o.name)
+        .unwrap_or_default();
+    let licensee = accounts::find_organization(conn, &deal.licensee_org_id)?
+        .map(|o| o.name)
+        .unwrap_or_default();
+    notifications::notify(
+        conn,
+        Notification {
+            event,
+            audiences: vec![
+                Audience {
+                    organization_id: &deal.licensor_org_id,
+                    counterparty: &licensee,
+                    action_required: false,
+                },
+                Audience {
+                    organization_id: &deal.licensee_org_id,
+                    counterparty: &licensor,
+                    action_required: licensee_acts,
+                },
+            ],
+            actor_user_id: None,
+        },
+    )?;
+    Ok(())
+}
+
+/// Applies a system action (expire, complete) to one deal, if still allowed.
+fn system_transition(
+    conn: &mut DbConnection,
+    deal_id: &str,
+    action: Action,
+    at: NaiveDateTime,
+) -> Result<bool, DealError> {
+    write_transaction(conn, |conn| {
+        let Some(deal) = deals::find_deal(conn, deal_id)? else {
+            return Ok(false);
+        };
+        let status = status_of(conn, &deal)?;
+        let Ok(step) = deal::apply(&status, &Actor::System, action) else {
+            return Ok(false);
+        };
+        let update = DealStatusUpdate {
+            state: step.next.state.as_str().to_string(),
+            turn: step.next.turn.map(|t| t.as_str().to_string()),
+            revision: step.next.revision as i32,
+            agreed_revision: step.next.agreed_revision.map(|r| r as i32),
+            version: deal.version + 1,
+            respond_by: if action == Action::Expire {
+                None
+            } else {
+                deal.respond_by
+            },
+            expiring_notified: deal.expiring_notified,
+            updated_at: at,
+        };
+        if !deals::update_status(conn, &deal.id, deal.version, &update)? {
+            return Ok(false);
+        }
+        for event in &step.events {
+            deals::insert_event(
+                conn,
+                &DealEventRow {
+                    id: new_id(),
+                    deal_id: deal.id.clone(),
+                    kind: event.kind().to_string(),
+                    party: None,
+                    actor_user_id: None,
+                    revision: None,
+                    summary: match action {
+                        Action::Expire => format!(
+                            "expired: no answer by {}",
+                            deal.respond_by
+                                .map(|t| t.and_utc().to_rfc3339())
+                                .unwrap_or_default()
+                        ),
+                        _ => "completed: the licensed term ended".to_string(),
+                    },
+                    data: serde_json::json!({"event": event}).to_string(),
+                    created_at: at,
+                },
+            )?;
+        }
+        if action == Action::Expire {
+            if let Some(respond_by) = deal.respond_by {
+                tell_both(
+                    conn,
+                    &deal,
+                    &Event::DealExpired {
+                        deal: deal_ref(&deal),
+                        respond_by: respond_by.and_utc(),
+                    },
+                    false,
+                )?;
+            }
+        } else if let Some(grant) = deals::find_grant_for_deal(conn, &deal.id)? {
+            deals::complete_grant(conn, &grant.id)?;
+        }
+        AuditEvent::new(
+            if action == Action::Expire {
+                "deal.expired"
+            } else {
+                "deal.completed"
+            },
+            "deal",
+            Some(&deal.id),
+        )
+        .before(serde_json::json!({"state": deal.state}))
+        .after(serde_json::json!({"state": step.next.state.as_str()}))
+        .write(conn)?;
+        Ok(true)
+    })
+}
+
+/// One pass over everything due at `at`.
+pub fn sweep(conn: &mut DbConnection, at: NaiveDateTime) -> Result<DealSweep, DealError> {
+    let mut report = DealSweep::default();
+    for deal in deals::deals_expiring(conn, at + EXPIRY_WARNING, BATCH)? {
+        let (Some(respond_by), true) = (deal.respond_by, deal.respond_by.is_some_and(|r| r > at))
+        else {
+            continue;
+        };
+        write_transaction(conn, |conn| {
+            deals::mark_expiring_notified(conn, &deal.id)?;
+            tell_both(
+                conn,
+                &deal,
+                &Event::DealExpiring {
+                    deal: deal_ref(&deal),
+                    respond_by: respond_by.and_utc(),
+                },
+                true,
+            )
+        })?;
+        report.warned += 1;
+    }
+    for deal in deals::deals_to_expire(conn, at, BATCH)? {
+        if system_transition(conn, &deal.id, Action::Expire, at)? {
+            report.expired += 1;
+        }
+    }
+    for grant in deals::grants_ended(conn, at.date(), BATCH)? {
+        if system_transition(conn, &grant.deal_id, Action::Complete, at)? {
+            report.completed += 1;
+        }
+    }
+    let today = at.date();
+    for installment in deals::installments_to_review(conn, today + payments::DUE_NOTICE, BATCH * 5)?
+    {
+        let status = payments::installment_status(
+            installment.due_date,
+            installment.paid_minor,
+            installment.amount_minor,
+            today,
+        );
+        let newly_overdue = status == "overdue" && !installment.overdue_notified;
+        let newly_due = status == "due" && installment.status == "scheduled";
+        if status == installment.status && !newly_overdue {
+            continue;
+        }
+        write_transaction(conn, |conn| {
+            deals::set_installment(conn, &installment.id, installment.paid_minor, status, at)?;
+            let Some(deal) = deals::find_deal(conn, &installment.deal_id)? else {
+                return Ok::<_, DealError>(());
+            };
+            let currency = Currency::parse(&installment.currency)
+                .map_err(|e| crate::db::DbError::Corrupt(e.to_string()))?;
+            let reference = InstallmentRef {
+                id: installment.id.clone(),
+                due_date: installment.due_date,
+                amount: currency.format_amount(
+                    currency.from_minor_units(installment.amount_minor - installment.paid_minor),
+                ),
+                currency: currency.code().to_string(),
+            };
+            if newly_overdue {
+                deals::mark_overdue_notified(conn, &installment.id)?;
+                let days_overdue = (today - installment.due_date).num_days();
+                tell_both(
+                    conn,
+                    &deal,
+                    &Event::InstallmentOverdue {
+                        deal: deal_ref(&deal),
+                        installment: reference,
+                        days_overdue,
+                    },
+                    true,
+                )?;
+            } else if newly_due {
+                tell_both(
+                    conn,
+                    &deal,
+                    &Event::InstallmentDue {
+                        deal: deal_ref(&deal),
+                        installment: reference,
+                    },
+                    true,
+                )?;
+            }
+            Ok(())
+        })?;
+        report.installments_updated += 1;
+    }
+    Ok(report)
+}

@@ -1,0 +1,68 @@
+//! Scheduled work inside `cadenza serve`: every interval, one sweep over what
+//! time has made due (deals to warn about or expire, terms that ended,
+//! installments due or overdue, stale idempotency keys). Sweeps are idempotent
+//! and safe to run on several nodes at once: each change is a conditional
+//! write in its own transaction.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use tokio::sync::watch;
+
+use crate::db::{now, Db, DbError};
+use crate::deals::sweeper::{self as deal_sweeper, DealSweep};
+use crate::deals::DealError;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    pub deals: DealSweep,
+    pub idempotency_keys_forgotten: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Deals(#[from] DealError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+/// One sweep at the current time.
+pub async fn sweep_once(db: &Db) -> Result<SweepReport, SweepError> {
+    db.run(|conn| {
+        let at = now();
+        let deals = deal_sweeper::sweep(conn, at)?;
+        use crate::db::schema::idempotency_keys::dsl;
+        let forgotten = diesel::delete(
+            dsl::idempotency_keys
+                .filter(dsl::created_at.lt(at - crate::api::idempotency::RETENTION)),
+        )
+        .execute(conn)
+        .map_err(DbError::from)?;
+        Ok(SweepReport {
+            deals,
+            idempotency_keys_forgotten: forgotten,
+        })
+    })
+    .await
+}
+
+/// Sweeps every `interval` until `shutdown` turns true.
+pub async fn run(db: Db, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    tracing::info!(interval_secs = interval.as_secs(), "sweeper started");
+    loop {
+        match sweep_once(&db).await {
+            Ok(report) if report != SweepReport::default() => tracing::info!(?report, "sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweep failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+    tracing::info!("sweeper stopped");
+}
