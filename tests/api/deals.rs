@@ -1132,7 +1132,86 @@ async fn deals_expire_when_respond_by_passes(backend: Backend) {
         .assert_problem(412);
 }
 
+/// 50 exclusive deals over the same tracks, in windows (territory × year) where
+/// pairs collide, all signed at the same moment: whatever the interleaving, no
+/// two executed grants overlap, and every refused deal really collides with an
+/// executed one (so the executed set is as large as the rule allows).
+async fn concurrent_signatures_never_grant_a_track_twice(backend: Backend) {
+    let m = market(backend, true).await;
+    let app = &m.app;
+    let mut windows: Vec<(Vec<&str>, i32, i32)> = Vec::new();
+    for territory in ["CN", "HK", "TW", "MO"] {
+        for year in 2027..2033 {
+            windows.push((vec![territory], year, year));
+            windows.push((vec![territory], year, year));
+        }
+    }
+    // Two wider deals straddling several windows.
+    windows.push((vec!["CN", "HK"], 2027, 2028));
+    windows.push((vec!["TW"], 2030, 2032));
+    assert_eq!(windows.len(), 50);
+
+    let mut agreed = Vec::new();
+    for (territories, from, to) in &windows {
+        let mut t = terms(&m.slice_id);
+        t["territories"] = json!(territories);
+        t["exclusive"] = json!(true);
+        t["start_date"] = json!(format!("{from}-01-01"));
+        t["end_date"] = json!(format!("{to}-12-31"));
+        t["installments"] = json!([{"due_date": format!("{from}-01-15"), "amount": "6000000.00"}]);
+        let deal = m.agreed(&t).await;
+        let hash = deal["terms_hash"].as_str().unwrap().to_string();
+        let deal = m.act(&m.licensee_signer.access_token, &deal, "sign", json!({"terms_hash": hash})).await.assert_status(200).clone();
+        agreed.push((deal, hash));
+    }
+    let results = futures_util::future::join_all(
+        agreed.iter().map(|(deal, hash)| m.act(&m.licensor_signer.access_token, deal, "sign", json!({"terms_hash": hash}))),
+    )
+    .await;
+    let executed: Vec<usize> = results.iter().enumerate().filter(|(_, r)| r.status.as_u16() == 200).map(|(i, _)| i).collect();
+    for r in &results {
+        assert!(matches!(r.status.as_u16(), 200 | 409), "only execution or a conflict report: {}", r.text);
+    }
+    let overlaps = |a: usize, b: usize| {
+        let (ta, fa, la) = &windows[a];
+        let (tb, fb, lb) = &windows[b];
+        ta.iter().any(|t| tb.contains(t)) && fa <= lb && fb <= la
+    };
+    for (i, &a) in executed.iter().enumerate() {
+        for &b in &executed[i + 1..] {
+            assert!(!overlaps(a, b), "deals {a} and {b} were both executed over the same tracks, territory and days");
+        }
+    }
+    for refused in (0..windows.len()).filter(|i| !executed.contains(i)) {
+        assert!(executed.iter().any(|&e| overlaps(refused, e)), "deal {refused} was refused without a conflicting grant");
+    }
+    assert!(executed.len() >= 22, "{} executed", executed.len());
+
+    // The stored grants agree: audited pairwise through the domain's own rule.
+    let grants = app.get("/api/v1/grants?limit=500", Some(&m.licensor.access_token)).await;
+    let grants = grants.assert_status(200)["items"].as_array().unwrap().clone();
+    assert_eq!(grants.len(), executed.len());
+    use cadenza::domain::grant::{conflict, GrantScope};
+    let tracks: cadenza::domain::trackset::TrackSet = (0..m.slice_tracks as u32).collect();
+    let scopes: Vec<GrantScope> = grants
+        .iter()
+        .map(|g| GrantScope {
+            tracks: tracks.clone(),
+            territories: serde_json::from_value(g["territories"].clone()).unwrap(),
+            usages: serde_json::from_value(g["usages"].clone()).unwrap(),
+            period: cadenza::domain::period::Period::new(g["start_date"].as_str().unwrap().parse().unwrap(), g["end_date"].as_str().unwrap().parse().unwrap()).unwrap(),
+            exclusive: g["exclusive"].as_bool().unwrap(),
+        })
+        .collect();
+    for (i, a) in scopes.iter().enumerate() {
+        for b in &scopes[i + 1..] {
+            assert!(conflict(a, b).is_none(), "two stored grants conflict: {a:?} / {b:?}");
+        }
+    }
+}
+
 on_both_backends!(
+    concurrent_signatures_never_grant_a_track_twice,
     a_deal_is_negotiated_signed_and_executed,
     refusals_name_the_state_and_change_nothing,
     retries_and_races,
