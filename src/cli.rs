@@ -91,6 +91,19 @@ pub enum BenchCommand {
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
     },
+    /// Time the executing signature of an exclusive deal against existing grants.
+    Signing {
+        #[arg(long, default_value_t = 15_000_000)]
+        tracks: u64,
+        /// Existing grants whose rights windows overlap the deal's.
+        #[arg(long, default_value_t = 1_000)]
+        grants: usize,
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+        /// Where to run (default: a fresh SQLite file in a temporary directory).
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +137,14 @@ pub fn main() -> ExitCode {
             tracks,
             database_url,
         }) => bench_catalog(tracks, database_url),
+        Command::Bench(BenchCommand::Signing {
+            tracks,
+            grants,
+            runs,
+            database_url,
+        }) => bench_in_temp_dir(database_url, |url, dir, out| {
+            crate::bench::run_signing_bench(url, tracks, grants, runs.max(1), dir, out)
+        }),
         Command::Worker(settings) => worker(settings),
         Command::Mail { command } => mail(command),
     };
@@ -234,13 +255,23 @@ fn generate(args: &GenerateArgs) -> Result<(), String> {
 }
 
 fn bench_catalog(tracks: u64, database_url: Option<String>) -> Result<(), String> {
+    bench_in_temp_dir(database_url, |url, dir, out| {
+        crate::bench::run_catalog_bench(url, tracks, dir, out)
+    })
+}
+
+/// Runs a benchmark with a scratch directory (and a scratch SQLite file unless a
+/// database URL is given), printing its Markdown report.
+fn bench_in_temp_dir(
+    database_url: Option<String>,
+    run: impl FnOnce(&str, &std::path::Path, &mut dyn Write) -> Result<(), crate::bench::BenchError>,
+) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("cadenza-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let url =
         database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
     let mut stdout = std::io::stdout();
-    let result =
-        crate::bench::run_catalog_bench(&url, tracks, &dir, &mut stdout).map_err(|e| e.to_string());
+    let result = run(&url, &dir, &mut stdout).map_err(|e| e.to_string());
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
