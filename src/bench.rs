@@ -330,7 +330,14 @@ fn sample_isrcs(
 /// about a tenth of the catalog, checked against `existing` grants of the same
 /// catalog whose rights windows all overlap it (so every one of their track sets is
 /// loaded and intersected: the worst case for the exclusivity check).
-pub fn run_signing_bench(database_url: &str, tracks: u64, existing: usize, runs: usize, work_dir: &Path, out: &mut dyn Write) -> Result<(), BenchError> {
+pub fn run_signing_bench(
+    database_url: &str,
+    tracks: u64,
+    existing: usize,
+    runs: usize,
+    work_dir: &Path,
+    out: &mut dyn Write,
+) -> Result<(), BenchError> {
     use crate::db::deals::{insert_grant, GrantRow};
     use crate::deals::{self, Member, Origin, Payload};
     use crate::domain::deal::{Action, Party};
@@ -338,7 +345,11 @@ pub fn run_signing_bench(database_url: &str, tracks: u64, existing: usize, runs:
     use crate::domain::terms::TermSheetInput;
 
     let target = DatabaseTarget::parse(database_url)?;
-    writeln!(out, "## Signing benchmark: {tracks}-track catalog, {existing} existing grants, on {}\n", target.describe())?;
+    writeln!(
+        out,
+        "## Signing benchmark: {tracks}-track catalog, {existing} existing grants, on {}\n",
+        target.describe()
+    )?;
     let file = work_dir.join("signing.csv");
     {
         let mut writer = BufWriter::with_capacity(1 << 20, std::fs::File::create(&file)?);
@@ -349,7 +360,12 @@ pub fn run_signing_bench(database_url: &str, tracks: u64, existing: usize, runs:
     let mut conn = db.conn()?;
     let at = now();
     let mut org = |name: &str| -> Result<Organization, BenchError> {
-        let o = Organization { id: new_id(), name: name.into(), kind: "platform".into(), created_at: at };
+        let o = Organization {
+            id: new_id(),
+            name: name.into(),
+            kind: "platform".into(),
+            created_at: at,
+        };
         accounts::insert_organization(&mut conn, &o)?;
         Ok(o)
     };
@@ -372,9 +388,18 @@ pub fn run_signing_bench(database_url: &str, tracks: u64, existing: usize, runs:
         },
     )?;
     let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?);
-    import::import_tracks(&mut conn, &catalog, None, reader, ImportFormat::Csv, chrono::Utc::now().date_naive(), &mut ())?;
+    import::import_tracks(
+        &mut conn,
+        &catalog,
+        None,
+        reader,
+        ImportFormat::Csv,
+        chrono::Utc::now().date_naive(),
+        &mut (),
+    )?;
     std::fs::remove_file(&file)?;
-    let catalog = catalogs::find_catalog(&mut conn, &catalog.id)?.ok_or_else(|| BenchError::Setup("catalog".into()))?;
+    let catalog = catalogs::find_catalog(&mut conn, &catalog.id)?
+        .ok_or_else(|| BenchError::Setup("catalog".into()))?;
 
     // The deal's slice: the biggest labels up to a tenth of the catalog.
     let labels_by_size = catalogs::top_postings(&mut conn, catalog.no, "label", 10_000)?;
@@ -386,8 +411,16 @@ pub fn run_signing_bench(database_url: &str, tracks: u64, existing: usize, runs:
         covered += count;
         head.push(label.clone());
     }
-    let slice_of = |conn: &mut DbConnection, labels: Vec<String>, name: &str| -> Result<catalogs::Slice, BenchError> {
-        let selector = Selector { labels: Some(labels), ..Selector::default() }.validate().map_err(|e| BenchError::Setup(format!("{e:?}")))?;
+    let slice_of = |conn: &mut DbConnection,
+                    labels: Vec<String>,
+                    name: &str|
+     -> Result<catalogs::Slice, BenchError> {
+        let selector = Selector {
+            labels: Some(labels),
+            ..Selector::default()
+        }
+        .validate()
+        .map_err(|e| BenchError::Setup(format!("{e:?}")))?;
         let set = evaluate_on(conn, &catalog, &selector)?;
         let slice = catalogs::Slice {
             id: new_id(),
@@ -408,7 +441,11 @@ pub fn run_signing_bench(database_url: &str, tracks: u64, existing: usize, runs:
     let big = slice_of(&mut conn, head.clone(), "head labels")?;
 
     // Existing grants: tail labels (disjoint from the slice), CN, long terms, non-exclusive.
-    let tail: Vec<&String> = labels_by_size.iter().map(|(l, _)| l).filter(|l| !head.contains(l)).collect();
+    let tail: Vec<&String> = labels_by_size
+        .iter()
+        .map(|(l, _)| l)
+        .filter(|l| !head.contains(l))
+        .collect();
     if tail.is_empty() {
         return Err(BenchError::Setup("the catalog has too few labels".into()));
     }
@@ -467,10 +504,22 @@ pub fn run_signing_bench(database_url: &str, tracks: u64, existing: usize, runs:
         .map_err(|e| BenchError::Setup(format!("grant fixture: {e}")))?;
     }
     writeln!(out, "| measurement | result |\n| --- | --- |")?;
-    writeln!(out, "| deal slice | {} tracks of {} |", big.track_count, catalog.track_count)?;
-    writeln!(out, "| existing grants overlapping the deal's window | {existing} |")?;
+    writeln!(
+        out,
+        "| deal slice | {} tracks of {} |",
+        big.track_count, catalog.track_count
+    )?;
+    writeln!(
+        out,
+        "| existing grants overlapping the deal's window | {existing} |"
+    )?;
 
-    let member = |org: &Organization, role: Role| Member { user_id: new_id(), name: "Bench".into(), organization_id: org.id.clone(), role };
+    let member = |org: &Organization, role: Role| Member {
+        user_id: new_id(),
+        name: "Bench".into(),
+        organization_id: org.id.clone(),
+        role,
+    };
     let licensor_member = member(&licensor, Role::Owner);
     let licensee_member = member(&licensee, Role::Owner);
     let mut samples = Vec::new();
@@ -490,27 +539,85 @@ pub fn run_signing_bench(database_url: &str, tracks: u64, existing: usize, runs:
             minimum_guarantee: None,
             per_stream_rate: None,
             revenue_share_percent: None,
-            installments: vec![crate::domain::terms::InstallmentInput { due_date: format!("{year}-01-15"), amount: "1000000.00".into() }],
+            installments: vec![crate::domain::terms::InstallmentInput {
+                due_date: format!("{year}-01-15"),
+                amount: "1000000.00".into(),
+            }],
             clauses: None,
             respond_by: None,
         };
         let bench_err = |e: deals::DealError| BenchError::Setup(e.to_string());
-        let opened = deals::open(&mut conn, &licensee_member, Origin::Direct { counterparty_id: licensor.id.clone(), role: Party::Licensee }, Some(terms), None).map_err(bench_err)?;
+        let opened = deals::open(
+            &mut conn,
+            &licensee_member,
+            Origin::Direct {
+                counterparty_id: licensor.id.clone(),
+                role: Party::Licensee,
+            },
+            Some(terms),
+            None,
+        )
+        .map_err(bench_err)?;
         let id = opened.deal.id.clone();
-        let d = deals::transition(&mut conn, &licensee_member, &id, 1, Action::Submit, Payload::default()).map_err(bench_err)?;
-        let d = deals::transition(&mut conn, &licensor_member, &id, d.deal.version, Action::Accept, Payload::default()).map_err(bench_err)?;
-        let hash = crate::db::deals::find_revision(&mut conn, &id, d.deal.revision)?.map(|r| r.terms_hash).unwrap_or_default();
-        let sign = |h: &str| Payload { terms_hash: Some(h.to_string()), ..Payload::default() };
-        let d = deals::transition(&mut conn, &licensee_member, &id, d.deal.version, Action::Sign, sign(&hash)).map_err(bench_err)?;
+        let d = deals::transition(
+            &mut conn,
+            &licensee_member,
+            &id,
+            1,
+            Action::Submit,
+            Payload::default(),
+        )
+        .map_err(bench_err)?;
+        let d = deals::transition(
+            &mut conn,
+            &licensor_member,
+            &id,
+            d.deal.version,
+            Action::Accept,
+            Payload::default(),
+        )
+        .map_err(bench_err)?;
+        let hash = crate::db::deals::find_revision(&mut conn, &id, d.deal.revision)?
+            .map(|r| r.terms_hash)
+            .unwrap_or_default();
+        let sign = |h: &str| Payload {
+            terms_hash: Some(h.to_string()),
+            ..Payload::default()
+        };
+        let d = deals::transition(
+            &mut conn,
+            &licensee_member,
+            &id,
+            d.deal.version,
+            Action::Sign,
+            sign(&hash),
+        )
+        .map_err(bench_err)?;
         let started = Instant::now();
-        let done = deals::transition(&mut conn, &licensor_member, &id, d.deal.version, Action::Sign, sign(&hash)).map_err(bench_err)?;
+        let done = deals::transition(
+            &mut conn,
+            &licensor_member,
+            &id,
+            d.deal.version,
+            Action::Sign,
+            sign(&hash),
+        )
+        .map_err(bench_err)?;
         samples.push(started.elapsed());
         if done.grant_id.is_none() {
             return Err(BenchError::Setup("the deal did not execute".into()));
         }
     }
     samples.sort();
-    writeln!(out, "| executing signature, p50 of {runs} | {} |", ms(samples[samples.len() / 2]))?;
-    writeln!(out, "| executing signature, max | {} |", ms(samples[samples.len() - 1]))?;
+    writeln!(
+        out,
+        "| executing signature, p50 of {runs} | {} |",
+        ms(samples[samples.len() / 2])
+    )?;
+    writeln!(
+        out,
+        "| executing signature, max | {} |",
+        ms(samples[samples.len() - 1])
+    )?;
     Ok(())
 }

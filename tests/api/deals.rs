@@ -1161,16 +1161,39 @@ async fn concurrent_signatures_never_grant_a_track_twice(backend: Backend) {
         t["installments"] = json!([{"due_date": format!("{from}-01-15"), "amount": "6000000.00"}]);
         let deal = m.agreed(&t).await;
         let hash = deal["terms_hash"].as_str().unwrap().to_string();
-        let deal = m.act(&m.licensee_signer.access_token, &deal, "sign", json!({"terms_hash": hash})).await.assert_status(200).clone();
+        let deal = m
+            .act(
+                &m.licensee_signer.access_token,
+                &deal,
+                "sign",
+                json!({"terms_hash": hash}),
+            )
+            .await
+            .assert_status(200)
+            .clone();
         agreed.push((deal, hash));
     }
-    let results = futures_util::future::join_all(
-        agreed.iter().map(|(deal, hash)| m.act(&m.licensor_signer.access_token, deal, "sign", json!({"terms_hash": hash}))),
-    )
+    let results = futures_util::future::join_all(agreed.iter().map(|(deal, hash)| {
+        m.act(
+            &m.licensor_signer.access_token,
+            deal,
+            "sign",
+            json!({"terms_hash": hash}),
+        )
+    }))
     .await;
-    let executed: Vec<usize> = results.iter().enumerate().filter(|(_, r)| r.status.as_u16() == 200).map(|(i, _)| i).collect();
+    let executed: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.status.as_u16() == 200)
+        .map(|(i, _)| i)
+        .collect();
     for r in &results {
-        assert!(matches!(r.status.as_u16(), 200 | 409), "only execution or a conflict report: {}", r.text);
+        assert!(
+            matches!(r.status.as_u16(), 200 | 409),
+            "only execution or a conflict report: {}",
+            r.text
+        );
     }
     let overlaps = |a: usize, b: usize| {
         let (ta, fa, la) = &windows[a];
@@ -1179,17 +1202,28 @@ async fn concurrent_signatures_never_grant_a_track_twice(backend: Backend) {
     };
     for (i, &a) in executed.iter().enumerate() {
         for &b in &executed[i + 1..] {
-            assert!(!overlaps(a, b), "deals {a} and {b} were both executed over the same tracks, territory and days");
+            assert!(
+                !overlaps(a, b),
+                "deals {a} and {b} were both executed over the same tracks, territory and days"
+            );
         }
     }
     for refused in (0..windows.len()).filter(|i| !executed.contains(i)) {
-        assert!(executed.iter().any(|&e| overlaps(refused, e)), "deal {refused} was refused without a conflicting grant");
+        assert!(
+            executed.iter().any(|&e| overlaps(refused, e)),
+            "deal {refused} was refused without a conflicting grant"
+        );
     }
     assert!(executed.len() >= 22, "{} executed", executed.len());
 
     // The stored grants agree: audited pairwise through the domain's own rule.
-    let grants = app.get("/api/v1/grants?limit=500", Some(&m.licensor.access_token)).await;
-    let grants = grants.assert_status(200)["items"].as_array().unwrap().clone();
+    let grants = app
+        .get("/api/v1/grants?limit=500", Some(&m.licensor.access_token))
+        .await;
+    let grants = grants.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(grants.len(), executed.len());
     use cadenza::domain::grant::{conflict, GrantScope};
     let tracks: cadenza::domain::trackset::TrackSet = (0..m.slice_tracks as u32).collect();
@@ -1199,13 +1233,20 @@ async fn concurrent_signatures_never_grant_a_track_twice(backend: Backend) {
             tracks: tracks.clone(),
             territories: serde_json::from_value(g["territories"].clone()).unwrap(),
             usages: serde_json::from_value(g["usages"].clone()).unwrap(),
-            period: cadenza::domain::period::Period::new(g["start_date"].as_str().unwrap().parse().unwrap(), g["end_date"].as_str().unwrap().parse().unwrap()).unwrap(),
+            period: cadenza::domain::period::Period::new(
+                g["start_date"].as_str().unwrap().parse().unwrap(),
+                g["end_date"].as_str().unwrap().parse().unwrap(),
+            )
+            .unwrap(),
             exclusive: g["exclusive"].as_bool().unwrap(),
         })
         .collect();
     for (i, a) in scopes.iter().enumerate() {
         for b in &scopes[i + 1..] {
-            assert!(conflict(a, b).is_none(), "two stored grants conflict: {a:?} / {b:?}");
+            assert!(
+                conflict(a, b).is_none(),
+                "two stored grants conflict: {a:?} / {b:?}"
+            );
         }
     }
 }

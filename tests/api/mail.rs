@@ -1059,7 +1059,175 @@ async fn a_negotiation_mails_the_right_people(backend: Backend) {
     );
 }
 
+/// The real thing: a negotiation over HTTP, from proposal to execution, delivers the
+/// right mails to the right people through a real SMTP server.
+async fn an_http_negotiation_mails_both_teams(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn_with_smtp(backend, &sink, |_| {}).await;
+    let tme = app.register("Tencent Music", "lead@tme.test").await;
+    let tme_signer = app.add_member(&tme, "signer@tme.test", "signer").await;
+    let netease = app.register("NetEase", "lead@netease.test").await;
+    let catalog = app
+        .post("/api/v1/catalogs", Some(&tme.access_token), &json!({"name": "TME", "territories": ["CN"], "usages": ["interactive_streaming"], "holding_start": "2020-01-01", "holding_end": "2040-12-31", "sublicensable": true}))
+        .await;
+    let catalog = catalog.assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut csv = Vec::new();
+    cadenza::import::generate::generate_catalog(
+        &mut csv,
+        500,
+        3,
+        cadenza::import::ImportFormat::Csv,
+    )
+    .unwrap();
+    let imported = app
+        .client
+        .post(app.url(&format!("/api/v1/catalogs/{catalog}/imports")))
+        .bearer_auth(&tme.access_token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status().as_u16(), 200);
+    let slice = app
+        .post(
+            &format!("/api/v1/catalogs/{catalog}/slices"),
+            Some(&tme.access_token),
+            &json!({"name": "All", "selector": {}}),
+        )
+        .await;
+    let slice = slice.assert_status(201)["id"].as_str().unwrap().to_string();
+    let terms = |fee: &str| {
+        json!({"slice_id": slice, "territories": ["CN"], "usages": ["interactive_streaming"], "start_date": "2027-01-01", "end_date": "2027-12-31",
+        "exclusive": false, "sublicensable": false, "currency": "CNY", "upfront_fee": fee, "minimum_guarantee": null, "per_stream_rate": null,
+        "revenue_share_percent": null, "installments": [{"due_date": "2027-01-15", "amount": fee}], "clauses": null, "respond_by": null})
+    };
+    let act =
+        |token: String, deal: serde_json::Value, action: &'static str, body: serde_json::Value| {
+            let app = &app;
+            async move {
+                let r = app
+                    .client
+                    .post(app.url(&format!(
+                        "/api/v1/deals/{}/{action}",
+                        deal["id"].as_str().unwrap()
+                    )))
+                    .bearer_auth(token)
+                    .header("if-match", format!("\"{}\"", deal["version"]))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                TestApp::reply(r).await.assert_status(200).clone()
+            }
+        };
+    let deal = app.post("/api/v1/deals", Some(&netease.access_token), &json!({"counterparty_id": tme.organization_id, "role": "licensee", "name": "CN streaming 2027", "terms": terms("100000.00")})).await;
+    let deal = deal.assert_status(201).clone();
+    let deal = act(netease.access_token.clone(), deal, "submit", json!({})).await;
+    let deal = act(
+        tme.access_token.clone(),
+        deal,
+        "counter",
+        json!({"terms": terms("150000.00")}),
+    )
+    .await;
+    let deal = act(netease.access_token.clone(), deal, "accept", json!({})).await;
+    let hash = deal["terms_hash"].as_str().unwrap().to_string();
+    let deal = act(
+        netease.access_token.clone(),
+        deal,
+        "sign",
+        json!({"terms_hash": hash}),
+    )
+    .await;
+    let deal = act(
+        tme_signer.access_token.clone(),
+        deal,
+        "sign",
+        json!({"terms_hash": hash}),
+    )
+    .await;
+    assert_eq!(deal["state"], "executed");
+
+    // Every member of both organizations is told of each step, except the person who
+    // took it: TME's lead of submitted, accepted, signed and executed (not of its own
+    // counter); NetEase's lead of countered, signed and executed.
+    // 12 deal mails and the signer's invitation.
+    sink.wait_for(13, WAIT).await;
+    wait_for_outbox(&app, "every mail sent", |rows| {
+        rows.iter().all(|r| r.status == "sent")
+    })
+    .await;
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 13);
+    let subjects_to = |who: &str| -> Vec<String> {
+        let mut s: Vec<String> = messages
+            .iter()
+            .filter(|m| m.rcpt_to.iter().any(|r| r == who))
+            .map(|m| m.subject())
+            .collect();
+        s.sort();
+        s
+    };
+    let lead = subjects_to("lead@tme.test");
+    assert!(
+        lead.iter()
+            .any(|s| s == "NetEase proposed “CN streaming 2027”"),
+        "{lead:?}"
+    );
+    assert!(lead.iter().any(|s| s.contains("accepted")), "{lead:?}");
+    assert!(
+        lead.iter().any(|s| s == "“CN streaming 2027” is executed"),
+        "{lead:?}"
+    );
+    assert!(
+        !lead.iter().any(|s| s.contains("countered")),
+        "the lead countered; not told of it: {lead:?}"
+    );
+    let netease_lead = subjects_to("lead@netease.test");
+    assert!(
+        netease_lead
+            .iter()
+            .any(|s| s == "Tencent Music countered “CN streaming 2027” (revision 2)"),
+        "{netease_lead:?}"
+    );
+    assert!(
+        netease_lead
+            .iter()
+            .any(|s| s == "“CN streaming 2027” is executed"),
+        "{netease_lead:?}"
+    );
+    assert!(
+        !netease_lead.iter().any(|s| s.contains("proposed")),
+        "{netease_lead:?}"
+    );
+    let counter = messages
+        .iter()
+        .find(|m| m.subject().contains("countered"))
+        .unwrap();
+    assert_multipart_alternative(counter);
+    let text = decoded(&counter.data);
+    assert!(
+        text.contains("upfront_fee: 100000.00 -> 150000.00"),
+        "the counter mail shows the diff: {text}"
+    );
+    let signer = subjects_to("signer@tme.test");
+    assert!(
+        signer.iter().any(|s| s.contains("countered")),
+        "colleagues hear of the counter: {signer:?}"
+    );
+    // Every message was delivered once.
+    let mut ids: Vec<String> = messages.iter().map(|m| m.message_id()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), messages.len());
+}
+
 on_both_backends!(
+    an_http_negotiation_mails_both_teams,
     a_negotiation_mails_the_right_people,
     invitation_and_reset_mails_arrive,
     an_smtp_outage_delays_but_loses_and_doubles_nothing,
