@@ -108,6 +108,9 @@ impl Application {
                 .openapi(api::ApiDoc::openapi())
                 .app_data(state.clone())
                 .app_data(json_limit)
+                // Raw-body extractors (deal transitions read bytes to fingerprint them)
+                // get the same limit as JSON bodies.
+                .app_data(web::PayloadConfig::new(json_limit.0))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     api::problem::ApiError::bad_request(format!("invalid query string: {err}"))
                         .into()
@@ -178,7 +181,7 @@ impl Application {
         self.mail_worker.as_ref().map(|w| w.transport().describe())
     }
 
-    /// Serves until SIGINT/SIGTERM (graceful: in-flight requests finish, up to 30 s),
+    /// Serves until SIGTERM (graceful: in-flight requests finish, up to 30 s) or SIGINT (at once),
     /// delivering mail alongside; the worker stops with the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -416,10 +416,10 @@ pub async fn record_payment(
     let org = caller.organization_id().to_string();
     let user = caller.user_id().to_string();
     let id = path.into_inner();
-    let row = state
+    let view = state
         .db
         .run(move |conn| {
-            payments::record_payment(
+            let row = payments::record_payment(
                 conn,
                 &org,
                 &user,
@@ -429,10 +429,26 @@ pub async fn record_payment(
                     paid_on: body.paid_on,
                     reference: body.reference,
                 },
-            )
+            )?;
+            let currency = Currency::parse(&row.currency).ok();
+            let recorded =
+                deal_rows::payments_for_installments(conn, std::slice::from_ref(&row.id))?
+                    .into_iter()
+                    .map(|p| PaymentView {
+                        amount: currency.as_ref().map_or_else(
+                            || p.amount_minor.to_string(),
+                            |c| money(c, p.amount_minor),
+                        ),
+                        id: p.id,
+                        paid_on: p.paid_on,
+                        reference: p.reference,
+                        recorded_by: p.recorded_by,
+                    })
+                    .collect();
+            Ok::<_, DealError>(installment_view(row, recorded))
         })
         .await?;
-    Ok(HttpResponse::Created().json(installment_view(row, Vec::new())))
+    Ok(HttpResponse::Created().json(view))
 }
 
 // ---- availability -------------------------------------------------------------------

@@ -115,6 +115,7 @@ impl ApiError {
             }
             ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::Database(DbError::Pool(_)) => ("unavailable", "Service unavailable"),
             ApiError::Database(_) | ApiError::Internal(_) => ("internal", "Internal error"),
         }
     }

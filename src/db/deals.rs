@@ -183,11 +183,16 @@ pub fn deals_expiring(
         .load(conn)?)
 }
 
-pub fn mark_expiring_notified(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
-    diesel::update(deals::table.find(id))
-        .set(deals::expiring_notified.eq(true))
-        .execute(conn)?;
-    Ok(())
+/// Claims the expiry warning: false when another sweeper already sent it.
+pub fn mark_expiring_notified(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
+    let changed = diesel::update(
+        deals::table
+            .find(id)
+            .filter(deals::expiring_notified.eq(false)),
+    )
+    .set(deals::expiring_notified.eq(true))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 // ---- revisions --------------------------------------------------------------------
@@ -539,6 +544,15 @@ pub fn installments_for_deal(
         .load(conn)?)
 }
 
+/// Takes the installment's row lock (PostgreSQL) until the transaction ends, so
+/// concurrent payments are checked against each other's balance.
+pub fn lock_installment(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
+    diesel::update(installments::table.find(id))
+        .set(installments::paid_minor.eq(installments::paid_minor))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn find_installment(
     conn: &mut DbConnection,
     id: &str,
@@ -567,11 +581,16 @@ pub fn set_installment(
     Ok(())
 }
 
-pub fn mark_overdue_notified(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
-    diesel::update(installments::table.find(id))
-        .set(installments::overdue_notified.eq(true))
-        .execute(conn)?;
-    Ok(())
+/// Claims the overdue notice: false when another sweeper already sent it.
+pub fn mark_overdue_notified(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
+    let changed = diesel::update(
+        installments::table
+            .find(id)
+            .filter(installments::overdue_notified.eq(false)),
+    )
+    .set(installments::overdue_notified.eq(true))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// Unpaid installments due on or before `horizon` whose status may need to move

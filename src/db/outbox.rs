@@ -144,8 +144,16 @@ pub fn claim_due(
 }
 
 /// Records a delivery. Only a pending mail changes: a mail that an operator killed
-/// meanwhile stays as it is.
+/// meanwhile stays as it is. Single-use secrets in the context (invitation and reset
+/// tokens, and links carrying them) are blanked once delivered: the database then
+/// holds them only as hashes.
 pub fn mark_sent(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<bool, DbError> {
+    let context: Option<String> = mail_outbox::table
+        .find(id)
+        .select(mail_outbox::context_json)
+        .first(conn)
+        .optional()?;
+    let redacted = context.map(|c| redact_secrets(&c));
     let changed = diesel::update(
         mail_outbox::table
             .find(id)
@@ -158,7 +166,30 @@ pub fn mark_sent(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result
         mail_outbox::last_error.eq(None::<String>),
     ))
     .execute(conn)?;
+    if changed == 1 {
+        if let Some(redacted) = redacted {
+            diesel::update(mail_outbox::table.find(id))
+                .set(mail_outbox::context_json.eq(redacted))
+                .execute(conn)?;
+        }
+    }
     Ok(changed == 1)
+}
+
+/// The context with `token` and `link` values replaced (the keys are kept, so the
+/// row still shows what kind of mail it was).
+fn redact_secrets(context: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(context) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            for key in ["token", "link"] {
+                if let Some(v) = map.get_mut(key) {
+                    *v = serde_json::Value::String("[redacted after delivery]".into());
+                }
+            }
+            serde_json::Value::Object(map).to_string()
+        }
+        _ => context.to_string(),
+    }
 }
 
 /// Releases a failed mail for another attempt at `next_attempt_at`, keeping the error.

@@ -12,7 +12,7 @@ use crate::db::audit::AuditEvent;
 use crate::db::deals::{self, DealEventRow, DealRow, DealStatusUpdate};
 use crate::db::notifications::{self, Audience, Notification};
 use crate::db::{new_id, write_transaction, DbConnection};
-use crate::domain::deal::{self, Action, Actor};
+use crate::domain::deal::{self, Action, Actor, Party};
 use crate::domain::money::Currency;
 use crate::mail::event::{DealRef, Event, InstallmentRef};
 
@@ -35,10 +35,12 @@ fn deal_ref(deal: &DealRow) -> DealRef {
     }
 }
 
-fn tell_both(
+/// Tells both organizations, each with whether it is now expected to act.
+fn tell_parties(
     conn: &mut DbConnection,
     deal: &DealRow,
     event: &Event,
+    licensor_acts: bool,
     licensee_acts: bool,
 ) -> Result<(), DealError> {
     let licensor = accounts::find_organization(conn, &deal.licensor_org_id)?
@@ -55,7 +57,7 @@ fn tell_both(
                 Audience {
                     organization_id: &deal.licensor_org_id,
                     counterparty: &licensee,
-                    action_required: false,
+                    action_required: licensor_acts,
                 },
                 Audience {
                     organization_id: &deal.licensee_org_id,
@@ -127,13 +129,14 @@ fn system_transition(
         }
         if action == Action::Expire {
             if let Some(respond_by) = deal.respond_by {
-                tell_both(
+                tell_parties(
                     conn,
                     &deal,
                     &Event::DealExpired {
                         deal: deal_ref(&deal),
                         respond_by: respond_by.and_utc(),
                     },
+                    false,
                     false,
                 )?;
             }
@@ -156,27 +159,15 @@ fn system_transition(
     })
 }
 
-/// One pass over everything due at `at`.
+/// One pass over everything due at `at`. Each change is decided inside its own
+/// transaction on the row as it is then, and notices are claimed conditionally, so
+/// concurrent sweepers (several nodes) neither overwrite payments nor double notices.
 pub fn sweep(conn: &mut DbConnection, at: NaiveDateTime) -> Result<DealSweep, DealError> {
     let mut report = DealSweep::default();
     for deal in deals::deals_expiring(conn, at + EXPIRY_WARNING, BATCH)? {
-        let (Some(respond_by), true) = (deal.respond_by, deal.respond_by.is_some_and(|r| r > at))
-        else {
-            continue;
-        };
-        write_transaction(conn, |conn| {
-            deals::mark_expiring_notified(conn, &deal.id)?;
-            tell_both(
-                conn,
-                &deal,
-                &Event::DealExpiring {
-                    deal: deal_ref(&deal),
-                    respond_by: respond_by.and_utc(),
-                },
-                true,
-            )
-        })?;
-        report.warned += 1;
+        if deal.respond_by.is_some_and(|r| r > at) && warn_expiring(conn, &deal)? {
+            report.warned += 1;
+        }
     }
     for deal in deals::deals_to_expire(conn, at, BATCH)? {
         if system_transition(conn, &deal.id, Action::Expire, at)? {
@@ -188,62 +179,104 @@ pub fn sweep(conn: &mut DbConnection, at: NaiveDateTime) -> Result<DealSweep, De
             report.completed += 1;
         }
     }
+    let horizon = at.date() + payments::DUE_NOTICE;
+    for candidate in deals::installments_to_review(conn, horizon, BATCH * 5)? {
+        if review_installment(conn, &candidate.id, at)? {
+            report.installments_updated += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Warns both parties a day before the respond-by, once; the side that must act is
+/// the one on turn (negotiating) or each side that has not signed (agreed).
+fn warn_expiring(conn: &mut DbConnection, deal: &DealRow) -> Result<bool, DealError> {
+    let Some(respond_by) = deal.respond_by else {
+        return Ok(false);
+    };
+    write_transaction(conn, |conn| {
+        if !deals::mark_expiring_notified(conn, &deal.id)? {
+            return Ok(false);
+        }
+        let status = status_of(conn, deal)?;
+        let acts = |party: Party| match status.turn {
+            Some(turn) => turn == party,
+            None => !status.has_signed(party),
+        };
+        let event = Event::DealExpiring {
+            deal: deal_ref(deal),
+            respond_by: respond_by.and_utc(),
+        };
+        tell_parties(
+            conn,
+            deal,
+            &event,
+            acts(Party::Licensor),
+            acts(Party::Licensee),
+        )?;
+        Ok(true)
+    })
+}
+
+/// Moves one installment to its status of today (under its row lock, so a payment
+/// recorded meanwhile is never overwritten) and announces it when it becomes due or
+/// overdue. The licensee is the side expected to act: it pays.
+fn review_installment(
+    conn: &mut DbConnection,
+    id: &str,
+    at: NaiveDateTime,
+) -> Result<bool, DealError> {
     let today = at.date();
-    for installment in deals::installments_to_review(conn, today + payments::DUE_NOTICE, BATCH * 5)?
-    {
+    write_transaction(conn, |conn| {
+        deals::lock_installment(conn, id)?;
+        let Some(installment) = deals::find_installment(conn, id)? else {
+            return Ok(false);
+        };
+        if matches!(installment.status.as_str(), "paid" | "cancelled") {
+            return Ok(false);
+        }
         let status = payments::installment_status(
             installment.due_date,
             installment.paid_minor,
             installment.amount_minor,
             today,
         );
-        let newly_overdue = status == "overdue" && !installment.overdue_notified;
         let newly_due = status == "due" && installment.status == "scheduled";
-        if status == installment.status && !newly_overdue {
-            continue;
+        let overdue_unannounced = status == "overdue" && !installment.overdue_notified;
+        if status == installment.status && !overdue_unannounced {
+            return Ok(false);
         }
-        write_transaction(conn, |conn| {
-            deals::set_installment(conn, &installment.id, installment.paid_minor, status, at)?;
-            let Some(deal) = deals::find_deal(conn, &installment.deal_id)? else {
-                return Ok::<_, DealError>(());
-            };
-            let currency = Currency::parse(&installment.currency)
-                .map_err(|e| crate::db::DbError::Corrupt(e.to_string()))?;
-            let reference = InstallmentRef {
-                id: installment.id.clone(),
-                due_date: installment.due_date,
-                amount: currency.format_amount(
-                    currency.from_minor_units(installment.amount_minor - installment.paid_minor),
-                ),
-                currency: currency.code().to_string(),
-            };
-            if newly_overdue {
-                deals::mark_overdue_notified(conn, &installment.id)?;
-                let days_overdue = (today - installment.due_date).num_days();
-                tell_both(
-                    conn,
-                    &deal,
-                    &Event::InstallmentOverdue {
-                        deal: deal_ref(&deal),
-                        installment: reference,
-                        days_overdue,
-                    },
-                    true,
-                )?;
-            } else if newly_due {
-                tell_both(
-                    conn,
-                    &deal,
-                    &Event::InstallmentDue {
-                        deal: deal_ref(&deal),
-                        installment: reference,
-                    },
-                    true,
-                )?;
-            }
-            Ok(())
-        })?;
-        report.installments_updated += 1;
-    }
-    Ok(report)
+        deals::set_installment(conn, &installment.id, installment.paid_minor, status, at)?;
+        let Some(deal) = deals::find_deal(conn, &installment.deal_id)? else {
+            return Ok(true);
+        };
+        let currency = Currency::parse(&installment.currency)
+            .map_err(|e| crate::db::DbError::Corrupt(e.to_string()))?;
+        let reference = InstallmentRef {
+            id: installment.id.clone(),
+            due_date: installment.due_date,
+            amount: currency.format_amount(
+                currency.from_minor_units(installment.amount_minor - installment.paid_minor),
+            ),
+            currency: currency.code().to_string(),
+        };
+        let event = if overdue_unannounced && deals::mark_overdue_notified(conn, &installment.id)? {
+            Some(Event::InstallmentOverdue {
+                deal: deal_ref(&deal),
+                installment: reference,
+                days_overdue: (today - installment.due_date).num_days(),
+            })
+        } else if newly_due {
+            Some(Event::InstallmentDue {
+                deal: deal_ref(&deal),
+                installment: reference,
+            })
+        } else {
+            None
+        };
+        if let Some(event) = event {
+            tell_parties(conn, &deal, &event, false, true)?;
+        }
+        Ok(true)
+    })
 }

@@ -2,7 +2,7 @@
 //! bulk-written, with the per-catalog attribute index updated in the same
 //! transaction.
 //!
-//! Policy (see `docs/catalogs.md`): every valid row is imported and every invalid
+//! Policy (see `docs/api.md`, "Catalogs and imports"): every valid row is imported and every invalid
 //! row is reported by line, field and reason; a file-level problem (wrong CSV
 //! header, an upload that breaks off, a database error) imports nothing. The
 //! whole import is one transaction, so nothing is ever half-written. An ISRC the
