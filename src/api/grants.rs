@@ -534,7 +534,7 @@ pub async fn availability(
             let catalog = catalogs::find_owned_catalog(conn, &org, &id)?
                 .ok_or(ApiError::NotFound("catalog"))?;
             let all = catalogs::catalog_tracks(conn, catalog.no)?;
-            let mut scopes = Vec::new();
+            let mut windows = std::collections::HashMap::new();
             for g in deal_rows::grants_overlapping(
                 conn,
                 &catalog.id,
@@ -549,18 +549,23 @@ pub async fn availability(
                 ) else {
                     continue;
                 };
-                if !territories.intersects(&wanted.territories)
-                    || !usages.intersects(&wanted.usages)
+                if territories.intersects(&wanted.territories) && usages.intersects(&wanted.usages)
                 {
-                    continue;
+                    windows.insert(g.id, (territories, usages, grant_period, g.exclusive));
                 }
-                scopes.push(GrantScope {
-                    tracks: catalogs::decode_set(&deal_rows::grant_tracks(conn, &g.id)?)?,
-                    territories,
-                    usages,
-                    period: grant_period,
-                    exclusive: g.exclusive,
-                });
+            }
+            let ids: Vec<String> = windows.keys().cloned().collect();
+            let mut scopes = Vec::with_capacity(ids.len());
+            for (id, bytes) in deal_rows::grant_tracks_many(conn, &ids)? {
+                if let Some((territories, usages, grant_period, exclusive)) = windows.remove(&id) {
+                    scopes.push(GrantScope {
+                        tracks: catalogs::decode_set(&bytes)?,
+                        territories,
+                        usages,
+                        period: grant_period,
+                        exclusive,
+                    });
+                }
             }
             let free = available(&all, &wanted, scopes.iter());
             let ids = free.page_after(after, limit + 1);

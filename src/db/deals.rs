@@ -413,6 +413,24 @@ pub fn grants_overlapping(
     Ok(query.load(conn)?)
 }
 
+/// The track sets of several grants, a few queries for all of them (one round trip
+/// per grant costs ~0.3 ms on PostgreSQL: 300 ms for 1,000 grants).
+pub fn grant_tracks_many(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> Result<Vec<(String, Vec<u8>)>, DbError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(200) {
+        out.extend(
+            grants::table
+                .filter(grants::id.eq_any(chunk))
+                .select((grants::id, grants::tracks))
+                .load::<(String, Vec<u8>)>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
 pub fn grant_tracks(conn: &mut DbConnection, grant_id: &str) -> Result<Vec<u8>, DbError> {
     Ok(grants::table
         .find(grant_id)

@@ -141,7 +141,8 @@ pub fn check(conn: &mut DbConnection, plan: &Plan) -> Result<ExecutionReport, De
         scope.period.end,
         scope.exclusive,
     )?;
-    let mut existing = Vec::new();
+    // Cheap dimensions first; only the survivors' track sets are loaded, in bulk.
+    let mut windows = std::collections::HashMap::new();
     for grant in candidates {
         let territories: Territories = serde_json::from_str(&grant.territories)
             .map_err(|e| corrupt("grant territories", e))?;
@@ -152,18 +153,27 @@ pub fn check(conn: &mut DbConnection, plan: &Plan) -> Result<ExecutionReport, De
         }
         let period = Period::new(grant.start_date, grant.end_date)
             .map_err(|e| corrupt("grant period", e))?;
-        let tracks = catalogs::decode_set(&deals::grant_tracks(conn, &grant.id)?)?;
+        windows.insert(grant.id, (territories, usages, period, grant.exclusive));
+    }
+    let ids: Vec<String> = windows.keys().cloned().collect();
+    let mut existing = Vec::with_capacity(ids.len());
+    for (id, bytes) in deals::grant_tracks_many(conn, &ids)? {
+        let Some((territories, usages, period, exclusive)) = windows.remove(&id) else {
+            continue;
+        };
         existing.push((
-            grant.id,
+            id,
             GrantScope {
-                tracks,
+                tracks: catalogs::decode_set(&bytes)?,
                 territories,
                 usages,
                 period,
-                exclusive: grant.exclusive,
+                exclusive,
             },
         ));
     }
+    // Report conflicts in a stable order.
+    existing.sort_by(|a, b| a.0.cmp(&b.0));
     let report = conflict_report(scope, existing.iter().map(|(id, g)| (id.clone(), g)));
     let (conflicting_track_count, sample_isrcs, conflicting_grants) = match report {
         None => (0, Vec::new(), Vec::new()),
