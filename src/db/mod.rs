@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod catalogs;
+pub mod marketplace;
 pub mod notifications;
 pub mod outbox;
 pub mod schema;
