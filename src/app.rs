@@ -50,6 +50,8 @@ pub struct Application {
     server: Server,
     /// The in-process mail delivery worker, unless `CADENZA_MAIL_WORKER=false`.
     mail_worker: Option<Worker>,
+    /// The marketplace expiry sweeper and its period, unless `CADENZA_MARKET_SWEEP_SECS=0`.
+    sweeper: Option<(Db, std::time::Duration)>,
 }
 
 impl Application {
@@ -85,6 +87,12 @@ impl Application {
             addr: settings.listen,
             source,
         })?;
+        let sweeper = (settings.market_sweep_secs > 0).then(|| {
+            (
+                db.clone(),
+                std::time::Duration::from_secs(settings.market_sweep_secs),
+            )
+        });
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             db,
@@ -151,6 +159,7 @@ impl Application {
             database: target.describe(),
             server: server.run(),
             mail_worker,
+            sweeper,
         })
     }
 
@@ -172,9 +181,12 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM (graceful: in-flight requests finish, up to 30 s),
-    /// delivering mail alongside; the worker stops with the server.
+    /// delivering mail and sweeping expired listings alongside; both stop with the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let sweeper = self.sweeper.map(|(db, every)| {
+            actix_web::rt::spawn(crate::sweeper::run(db, every, stopped.clone()))
+        });
         let worker = self
             .mail_worker
             .map(|worker| actix_web::rt::spawn(worker.run(stopped)));
@@ -182,6 +194,9 @@ impl Application {
         let _ = stop.send(true);
         if let Some(worker) = worker {
             let _ = worker.await;
+        }
+        if let Some(sweeper) = sweeper {
+            let _ = sweeper.await;
         }
         result
     }

@@ -115,6 +115,12 @@ pub struct ServeSettings {
     )]
     pub mail_worker: bool,
 
+    /// Seconds between sweeps that expire offers and requests past their expiry
+    /// (0 turns the sweeper off, e.g. when another node runs it; reads never show an
+    /// expired listing either way).
+    #[arg(long, env = "CADENZA_MARKET_SWEEP_SECS", default_value_t = 60)]
+    pub market_sweep_secs: u64,
+
     #[command(flatten)]
     pub mail: MailSettings,
 }

@@ -14,4 +14,5 @@ pub mod db;
 pub mod domain;
 pub mod import;
 pub mod mail;
+pub mod sweeper;
 pub mod telemetry;

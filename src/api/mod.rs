@@ -7,9 +7,12 @@ pub mod caller;
 pub mod catalogs;
 pub mod extract;
 pub mod health;
+pub mod marketplace;
 pub mod notifications;
+pub mod offers;
 pub mod pagination;
 pub mod problem;
+pub mod requests;
 pub mod slices;
 
 use utoipa::OpenApi;
@@ -33,6 +36,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "catalogs", description = "Catalogs, their holdings, imports and tracks"),
         (name = "slices", description = "Slices cut from catalogs"),
         (name = "notifications", description = "The notification feed and e-mail settings"),
+        (name = "marketplace", description = "Offers, requests, browsing, matching and the organization directory"),
     )
 )]
 pub struct ApiDoc;
@@ -67,4 +71,7 @@ fn configure_v1(cfg: &mut ServiceConfig) {
     catalogs::configure(cfg);
     slices::configure(cfg);
     notifications::configure(cfg);
+    offers::configure(cfg);
+    requests::configure(cfg);
+    marketplace::configure(cfg);
 }

@@ -147,6 +147,8 @@ pub fn test_settings(backend: Backend) -> (ServeSettings, tempfile::TempDir, Opt
         // Tests that check delivery turn the worker on (see tests/api/mail.rs); the rest
         // read the outbox table directly.
         mail_worker: false,
+        // Tests run the sweep themselves (cadenza::sweeper::sweep_once) to control time.
+        market_sweep_secs: 0,
         mail: test_mail_settings(),
     };
     (settings, dir, postgres)
