@@ -232,10 +232,12 @@ pub async fn list_organizations(
         Some(cursor) => {
             let decoded = decode_cursor(cursor)?;
             // The cursor is `name \u{1f} id`: names are ordered first, ids break ties.
-            let (name, id) = decoded.split_once('\u{1f}').ok_or_else(|| ApiError::BadRequest {
-                detail: "is not a cursor returned by this API".into(),
-                field: Some("cursor".into()),
-            })?;
+            let (name, id) = decoded
+                .split_once('\u{1f}')
+                .ok_or_else(|| ApiError::BadRequest {
+                    detail: "is not a cursor returned by this API".into(),
+                    field: Some("cursor".into()),
+                })?;
             Some((name.to_string(), id.to_string()))
         }
     };

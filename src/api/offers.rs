@@ -117,7 +117,10 @@ pub fn offer_views(
                 id: o.organization_id,
             },
             catalog: CatalogRef {
-                name: catalog_names.get(&o.catalog_no).cloned().unwrap_or_default(),
+                name: catalog_names
+                    .get(&o.catalog_no)
+                    .cloned()
+                    .unwrap_or_default(),
                 id: o.catalog_id,
             },
             target_organization_ids: targets,
@@ -235,8 +238,14 @@ pub async fn create_offer(
                     errors.0.extend(e.0);
                 }
             }
-            let (Some(title), Some(audience), Some(expires_at), Some(slice), Some(catalog), Some(sheet)) =
-                (title, audience, expires_at, slice, catalog, sheet)
+            let (
+                Some(title),
+                Some(audience),
+                Some(expires_at),
+                Some(slice),
+                Some(catalog),
+                Some(sheet),
+            ) = (title, audience, expires_at, slice, catalog, sheet)
             else {
                 return Err(ApiError::from(errors));
             };
@@ -269,7 +278,12 @@ pub async fn create_offer(
                 start_date: sheet.period().start,
                 end_date: sheet.period().end,
                 visibility: audience.visibility.to_string(),
-                status: if body.publish { OFFER_PUBLISHED } else { OFFER_DRAFT }.to_string(),
+                status: if body.publish {
+                    OFFER_PUBLISHED
+                } else {
+                    OFFER_DRAFT
+                }
+                .to_string(),
                 expires_at,
                 created_at: at,
                 published_at: body.publish.then_some(at),
@@ -282,9 +296,11 @@ pub async fn create_offer(
                 marketplace::insert_offer(conn, &offer, &audience.targets, &facets)?;
                 AuditEvent::new("offer.created", "offer", Some(&offer.id))
                     .by(Some(&org), Some(&user_id))
-                    .after(serde_json::json!({"title": offer.title, "slice_id": offer.slice_id,
+                    .after(
+                        serde_json::json!({"title": offer.title, "slice_id": offer.slice_id,
                         "status": offer.status, "visibility": offer.visibility,
-                        "targets": audience.targets, "terms": sheet}))
+                        "targets": audience.targets, "terms": sheet}),
+                    )
                     .write(conn)?;
                 if offer.status == OFFER_PUBLISHED {
                     notify_matching_requests(conn, &offer, &set, &user_id, &actor_name)?;
@@ -292,7 +308,9 @@ pub async fn create_offer(
                 Ok::<_, ApiError>(())
             })?;
             let mut views = offer_views(conn, &org, vec![offer])?;
-            views.pop().ok_or_else(|| ApiError::Internal("offer view".into()))
+            views
+                .pop()
+                .ok_or_else(|| ApiError::Internal("offer view".into()))
         })
         .await?;
     Ok(HttpResponse::Created().json(view))
@@ -306,10 +324,12 @@ pub fn offer_covers(offer: &Offer, request: &MarketRequest) -> Result<bool, DbEr
     };
     let usages =
         |s: &str| serde_json::from_str::<Usages>(s).map_err(|e| corrupt("stored usages", e));
-    Ok(territories(&offer.territories)?.covers(&territories(&request.territories)?)
-        && usages(&offer.usages)?.covers(&usages(&request.usages)?)
-        && offer.start_date <= request.start_date
-        && request.end_date <= offer.end_date)
+    Ok(
+        territories(&offer.territories)?.covers(&territories(&request.territories)?)
+            && usages(&offer.usages)?.covers(&usages(&request.usages)?)
+            && offer.start_date <= request.start_date
+            && request.end_date <= offer.end_date,
+    )
 }
 
 /// Tells the licensees of the open requests a newly published offer can satisfy
@@ -326,8 +346,8 @@ fn notify_matching_requests(
         .remove(&offer.organization_id)
         .unwrap_or_default();
     for request in marketplace::open_visible_requests(conn, &offer.organization_id)? {
-        let may_see = offer.visibility == VISIBILITY_PUBLIC
-            || targets.contains(&request.organization_id);
+        let may_see =
+            offer.visibility == VISIBILITY_PUBLIC || targets.contains(&request.organization_id);
         if request.organization_id == offer.organization_id
             || !may_see
             || !offer_covers(offer, &request)?
@@ -418,8 +438,8 @@ pub async fn publish_offer(
                     "the offer's expiry has passed; create a new offer",
                 ));
             }
-            let slice = catalogs::find_slice(conn, &offer.slice_id)?
-                .ok_or(ApiError::NotFound("slice"))?;
+            let slice =
+                catalogs::find_slice(conn, &offer.slice_id)?.ok_or(ApiError::NotFound("slice"))?;
             let set = catalogs::decode_set(&slice.bitmap)?;
             let at = now();
             write_transaction(conn, |conn| {
@@ -437,7 +457,9 @@ pub async fn publish_offer(
             })?;
             let offer = own_offer(conn, &org, &id)?;
             let mut views = offer_views(conn, &org, vec![offer])?;
-            views.pop().ok_or_else(|| ApiError::Internal("offer view".into()))
+            views
+                .pop()
+                .ok_or_else(|| ApiError::Internal("offer view".into()))
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
@@ -483,7 +505,9 @@ pub async fn withdraw_offer(
             })?;
             let offer = own_offer(conn, &org, &id)?;
             let mut views = offer_views(conn, &org, vec![offer])?;
-            views.pop().ok_or_else(|| ApiError::Internal("offer view".into()))
+            views
+                .pop()
+                .ok_or_else(|| ApiError::Internal("offer view".into()))
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
@@ -552,7 +576,6 @@ pub struct OfferPage {
 /// Most values returned per facet.
 const FACET_TOP: i64 = 20;
 
-
 fn parse_filter(q: &BrowseQuery) -> Result<(OfferFilter, OfferSort), ApiError> {
     let mut errors = ValidationErrors::new();
     let territory = match q.territory.as_deref() {
@@ -610,11 +633,7 @@ fn parse_filter(q: &BrowseQuery) -> Result<(OfferFilter, OfferSort), ApiError> {
         }
     };
     errors.into_result()?;
-    let folded = |v: &Option<String>| {
-        v.as_deref()
-            .map(fold_key)
-            .filter(|k| !k.is_empty())
-    };
+    let folded = |v: &Option<String>| v.as_deref().map(fold_key).filter(|k| !k.is_empty());
     Ok((
         OfferFilter {
             territory,
@@ -847,7 +866,9 @@ pub fn page_of_matches<T>(
     let more = matches.len() > limit as usize;
     matches.truncate(limit as usize);
     let next = if more {
-        matches.last().map(|m| cursor_of(&format!("{}|{}", m.0, m.1)))
+        matches
+            .last()
+            .map(|m| cursor_of(&format!("{}|{}", m.0, m.1)))
     } else {
         None
     };
@@ -876,8 +897,8 @@ pub async fn offer_matches(
         .db
         .run(move |conn| {
             let offer = own_offer(conn, &org, &id)?;
-            let slice = catalogs::find_slice(conn, &offer.slice_id)?
-                .ok_or(ApiError::NotFound("slice"))?;
+            let slice =
+                catalogs::find_slice(conn, &offer.slice_id)?.ok_or(ApiError::NotFound("slice"))?;
             let set = catalogs::decode_set(&slice.bitmap)?;
             let mut found = Vec::new();
             for request in marketplace::open_visible_requests(conn, &org)? {
@@ -906,12 +927,14 @@ pub async fn offer_matches(
             let items: Vec<RequestMatch> = views
                 .into_iter()
                 .zip(counts)
-                .map(|(request, (covered, in_catalog, within_budget))| RequestMatch {
-                    request,
-                    covered_tracks: covered,
-                    requested_tracks_in_catalog: in_catalog,
-                    within_budget,
-                })
+                .map(
+                    |(request, (covered, in_catalog, within_budget))| RequestMatch {
+                        request,
+                        covered_tracks: covered,
+                        requested_tracks_in_catalog: in_catalog,
+                        within_budget,
+                    },
+                )
                 .collect();
             Ok::<_, ApiError>(Page { items, next_cursor })
         })
@@ -927,4 +950,3 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(withdraw_offer)
         .service(offer_matches);
 }
-

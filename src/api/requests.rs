@@ -127,7 +127,10 @@ pub fn request_views(
     viewer_org: &str,
     requests: Vec<MarketRequest>,
 ) -> Result<Vec<RequestView>, DbError> {
-    let ids: Vec<&str> = requests.iter().map(|r| r.organization_id.as_str()).collect();
+    let ids: Vec<&str> = requests
+        .iter()
+        .map(|r| r.organization_id.as_str())
+        .collect();
     let names = marketplace::organization_names(conn, &ids)?;
     requests
         .into_iter()

@@ -13,8 +13,7 @@ use diesel::prelude::*;
 
 use super::catalogs::{self, decode_set};
 use super::schema::{
-    catalog_postings, offer_facets, offer_targets, offers, organizations, request_targets,
-    requests,
+    catalog_postings, offer_facets, offer_targets, offers, organizations, request_targets, requests,
 };
 use super::{DbConnection, DbError};
 use crate::domain::isrc::Isrc;
@@ -118,8 +117,7 @@ pub struct MarketRequest {
 fn offer_visible_to<'a>(
     viewer_org: &'a str,
     now: NaiveDateTime,
-) -> Box<dyn BoxableExpression<offers::table, DbBackend, SqlType = diesel::sql_types::Bool> + 'a>
-{
+) -> Box<dyn BoxableExpression<offers::table, DbBackend, SqlType = diesel::sql_types::Bool> + 'a> {
     let targeted_at_viewer = offer_targets::table
         .filter(offer_targets::organization_id.eq(viewer_org))
         .select(offer_targets::offer_id);
@@ -677,9 +675,13 @@ pub fn transition_request(
     to: &str,
     at: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let changed = diesel::update(requests::table.find(id).filter(requests::status.eq_any(from)))
-        .set((requests::status.eq(to), requests::updated_at.eq(at)))
-        .execute(conn)?;
+    let changed = diesel::update(
+        requests::table
+            .find(id)
+            .filter(requests::status.eq_any(from)),
+    )
+    .set((requests::status.eq(to), requests::updated_at.eq(at)))
+    .execute(conn)?;
     Ok(changed == 1)
 }
 
@@ -780,9 +782,11 @@ pub fn list_organizations(
     }
     if let Some((name, id)) = after {
         query = query.filter(
-            organizations::name.gt(name.to_string()).or(organizations::name
-                .eq(name.to_string())
-                .and(organizations::id.gt(id.to_string()))),
+            organizations::name
+                .gt(name.to_string())
+                .or(organizations::name
+                    .eq(name.to_string())
+                    .and(organizations::id.gt(id.to_string()))),
         );
     }
     Ok(query.load(conn)?)

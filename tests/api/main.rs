@@ -7,3 +7,4 @@ mod accounts;
 mod catalogs;
 mod foundation;
 mod mail;
+mod marketplace;
