@@ -267,7 +267,7 @@ pub async fn create_request(
                 title,
                 selector: selector.as_ref().map(to_json).transpose()?,
                 isrc_count: isrcs.as_ref().map_or(0, |l: &Vec<String>| l.len() as i64),
-                isrcs: isrcs.as_ref().map(|l| to_json(l)).transpose()?,
+                isrcs: isrcs.as_ref().map(to_json).transpose()?,
                 territories: to_json(&territories)?,
                 usages: to_json(&usages)?,
                 start_date: period.start,
@@ -542,9 +542,14 @@ pub async fn request_matches(
             let mut requested: HashMap<i64, TrackSet> = HashMap::new();
             let mut found = Vec::new();
             for offer in candidates {
-                if !requested.contains_key(&offer.catalog_no) {
-                    let set = marketplace::requested_tracks(conn, &request, offer.catalog_no)?;
-                    requested.insert(offer.catalog_no, set);
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    requested.entry(offer.catalog_no)
+                {
+                    slot.insert(marketplace::requested_tracks(
+                        conn,
+                        &request,
+                        offer.catalog_no,
+                    )?);
                 }
                 let (Some(wanted), Some(slice)) =
                     (requested.get(&offer.catalog_no), sets.get(&offer.id))
