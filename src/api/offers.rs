@@ -776,7 +776,7 @@ pub async fn browse_offers(
                 None
             };
             let (total, facets) = if with_facets {
-                let f = marketplace::offer_facets(conn, &viewer, &filter, FACET_TOP)?;
+                let f = marketplace::offer_facets_cached(conn, &viewer, &filter, FACET_TOP)?;
                 (
                     Some(f.total),
                     Some(Facets {

@@ -165,6 +165,7 @@ pub fn insert_offer(
     targets: &[String],
     facets: &[OfferFacet],
 ) -> Result<(), DbError> {
+    facet_cache::invalidate();
     diesel::insert_into(offers::table)
         .values(offer)
         .execute(conn)?;
@@ -244,6 +245,7 @@ pub fn transition_offer(
     to: &str,
     at: NaiveDateTime,
 ) -> Result<bool, DbError> {
+    facet_cache::invalidate();
     let changed = diesel::update(offers::table.find(id).filter(offers::status.eq_any(from)))
         .set((offers::status.eq(to), offers::updated_at.eq(at)))
         .execute(conn)?;
@@ -279,7 +281,7 @@ pub fn list_own_offers(
 }
 
 /// Browse filters, already validated and normalized by the API layer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct OfferFilter {
     /// An ISO code (an offer matches when it lists it or is worldwide), or `worldwide`.
     pub territory: Option<String>,
@@ -409,7 +411,7 @@ pub struct FacetCount {
     pub offers: i64,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OfferFacets {
     pub total: i64,
     pub genre: Vec<FacetCount>,
@@ -486,6 +488,90 @@ pub fn offer_facets(
     territory.truncate(usize::try_from(top).unwrap_or(usize::MAX));
     facets.territory = territory;
     Ok(facets)
+}
+
+/// [`offer_facets`] through a short-lived per-process cache: aggregating the label
+/// rows of a thousand offers costs far more than a page of offers, and browsing
+/// teams repeat the same filters. An entry serves the same viewer and filter for at
+/// most [`facet_cache::TTL`], and any offer write in this process drops every entry,
+/// so only writes made on other nodes can show up to that late.
+pub fn offer_facets_cached(
+    conn: &mut DbConnection,
+    viewer_org: &str,
+    filter: &OfferFilter,
+    top: i64,
+) -> Result<OfferFacets, DbError> {
+    if let Some(hit) = facet_cache::get(viewer_org, filter, top) {
+        return Ok(hit);
+    }
+    let generation = facet_cache::generation();
+    let facets = offer_facets(conn, viewer_org, filter, top)?;
+    facet_cache::put(viewer_org, filter, top, generation, facets.clone());
+    Ok(facets)
+}
+
+pub mod facet_cache {
+    //! The per-process facet cache of [`super::offer_facets_cached`].
+
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    use super::{OfferFacets, OfferFilter};
+
+    /// How long an entry may serve, bounding staleness across nodes.
+    pub const TTL: Duration = Duration::from_secs(5);
+    /// Entries kept before the cache is emptied (viewers × distinct filters).
+    const MAX_ENTRIES: usize = 4_096;
+
+    type Key = (String, OfferFilter, i64);
+    struct Entry {
+        generation: u64,
+        at: Instant,
+        facets: OfferFacets,
+    }
+
+    static GENERATION: AtomicU64 = AtomicU64::new(0);
+    static ENTRIES: OnceLock<Mutex<HashMap<Key, Entry>>> = OnceLock::new();
+
+    fn entries() -> &'static Mutex<HashMap<Key, Entry>> {
+        ENTRIES.get_or_init(|| Mutex::new(HashMap::new()))
+    }
+
+    /// Any offer changed: entries computed before now are no longer served.
+    pub fn invalidate() {
+        GENERATION.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn generation() -> u64 {
+        GENERATION.load(Ordering::SeqCst)
+    }
+
+    pub fn get(viewer: &str, filter: &OfferFilter, top: i64) -> Option<OfferFacets> {
+        let map = entries().lock().ok()?;
+        let entry = map.get(&(viewer.to_string(), filter.clone(), top))?;
+        (entry.generation == generation() && entry.at.elapsed() < TTL)
+            .then(|| entry.facets.clone())
+    }
+
+    /// Stores facets computed from data read at `generation` (a write that raced
+    /// the computation leaves the entry unusable rather than stale).
+    pub fn put(viewer: &str, filter: &OfferFilter, top: i64, generation: u64, facets: OfferFacets) {
+        if let Ok(mut map) = entries().lock() {
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(
+                (viewer.to_string(), filter.clone(), top),
+                Entry {
+                    generation,
+                    at: Instant::now(),
+                    facets,
+                },
+            );
+        }
+    }
 }
 
 /// Every open offer visible to the viewer (for track lookup and matching). Offers
@@ -738,6 +824,9 @@ pub fn expire_due(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Expired
     )
     .set((offers::status.eq(OFFER_EXPIRED), offers::updated_at.eq(now)))
     .execute(conn)?;
+    if offers > 0 {
+        facet_cache::invalidate();
+    }
     let requests = diesel::update(
         requests::table
             .filter(requests::status.eq(REQUEST_OPEN))
