@@ -104,6 +104,22 @@ pub enum BenchCommand {
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
     },
+    /// Seed a marketplace for the browse load test: N platforms, each with a catalog of
+    /// generated tracks and published offers (see docs/performance.md).
+    SeedMarketplace {
+        /// Where to write (an empty or migrated database).
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        #[arg(long, default_value_t = 50)]
+        organizations: usize,
+        #[arg(long, default_value_t = 300_000)]
+        tracks_per_catalog: u64,
+        #[arg(long, default_value_t = 20)]
+        offers_per_organization: usize,
+        /// Password of every seeded owner, bench+NN@cadenza.test.
+        #[arg(long, default_value = "bench-password-1")]
+        password: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,6 +161,23 @@ pub fn main() -> ExitCode {
         }) => bench_in_temp_dir(database_url, |url, dir, out| {
             crate::bench::run_signing_bench(url, tracks, grants, runs.max(1), dir, out)
         }),
+        Command::Bench(BenchCommand::SeedMarketplace {
+            database_url,
+            organizations,
+            tracks_per_catalog,
+            offers_per_organization,
+            password,
+        }) => crate::bench::seed_marketplace(
+            &database_url,
+            &crate::bench::MarketSeed {
+                organizations,
+                tracks_per_catalog,
+                offers_per_organization,
+                password,
+            },
+            &mut std::io::stdout(),
+        )
+        .map_err(|e| e.to_string()),
         Command::Worker(settings) => worker(settings),
         Command::Mail { command } => mail(command),
     };

@@ -1,20 +1,23 @@
 //! Scheduled work inside `cadenza serve`: every interval, one sweep over what
-//! time has made due (deals to warn about or expire, terms that ended,
-//! installments due or overdue, stale idempotency keys). Sweeps are idempotent
-//! and safe to run on several nodes at once: each change is a conditional
-//! write in its own transaction.
+//! time has made due — offers and requests past their expiry, deals to warn
+//! about or expire, terms that ended, installments due or overdue, stale
+//! idempotency keys. Sweeps are idempotent and safe on several nodes at once:
+//! every change is a conditional write in its own transaction.
 
 use std::time::Duration;
 
 use diesel::prelude::*;
 use tokio::sync::watch;
 
-use crate::db::{now, Db, DbError};
+use crate::db::marketplace::{self, Expired};
+use crate::db::{now, write_transaction, Db, DbError};
 use crate::deals::sweeper::{self as deal_sweeper, DealSweep};
 use crate::deals::DealError;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
+    /// Offers and requests moved to `expired`.
+    pub listings: Expired,
     pub deals: DealSweep,
     pub idempotency_keys_forgotten: usize,
 }
@@ -31,6 +34,7 @@ pub enum SweepError {
 pub async fn sweep_once(db: &Db) -> Result<SweepReport, SweepError> {
     db.run(|conn| {
         let at = now();
+        let listings = write_transaction(conn, |conn| marketplace::expire_due(conn, at))?;
         let deals = deal_sweeper::sweep(conn, at)?;
         use crate::db::schema::idempotency_keys::dsl;
         let forgotten = diesel::delete(
@@ -40,6 +44,7 @@ pub async fn sweep_once(db: &Db) -> Result<SweepReport, SweepError> {
         .execute(conn)
         .map_err(DbError::from)?;
         Ok(SweepReport {
+            listings,
             deals,
             idempotency_keys_forgotten: forgotten,
         })
@@ -47,14 +52,15 @@ pub async fn sweep_once(db: &Db) -> Result<SweepReport, SweepError> {
     .await
 }
 
-/// Sweeps every `interval` until `shutdown` turns true.
+/// Sweeps every `interval` until `shutdown` turns true. A failed sweep is logged and
+/// retried at the next tick.
 pub async fn run(db: Db, interval: Duration, mut shutdown: watch::Receiver<bool>) {
     tracing::info!(interval_secs = interval.as_secs(), "sweeper started");
     loop {
         match sweep_once(&db).await {
             Ok(report) if report != SweepReport::default() => tracing::info!(?report, "sweep"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "sweep failed"),
+            Err(e) => tracing::warn!(error = %e, "sweep failed; retrying next tick"),
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

@@ -234,14 +234,15 @@ pub async fn open_deal(
         let origin = match (input.offer_id, input.request_id, input.counterparty_id) {
             (None, None, Some(counterparty_id)) => Origin::Direct {
                 counterparty_id,
-                role: input.role.ok_or_else(|| ValidationErrors::single("role", "is required with counterparty_id: licensor or licensee"))?,
+                role: input.role.ok_or_else(|| {
+                    ValidationErrors::single(
+                        "role",
+                        "is required with counterparty_id: licensor or licensee",
+                    )
+                })?,
             },
-            (Some(_), None, None) | (None, Some(_), None) => {
-                return Err(ApiError::Validation(ValidationErrors::single(
-                    "offer_id",
-                    "opening from offers and requests needs the marketplace, which is not available yet",
-                )))
-            }
+            (Some(offer_id), None, None) => Origin::Offer(offer_id),
+            (None, Some(request_id), None) => Origin::Request(request_id),
             _ => {
                 return Err(ApiError::Validation(ValidationErrors::single(
                     "counterparty_id",

@@ -10,9 +10,12 @@ pub mod extract;
 pub mod grants;
 pub mod health;
 pub mod idempotency;
+pub mod marketplace;
 pub mod notifications;
+pub mod offers;
 pub mod pagination;
 pub mod problem;
+pub mod requests;
 pub mod slices;
 
 use utoipa::OpenApi;
@@ -38,6 +41,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "deals", description = "Negotiation: deals, term-sheet revisions, signatures"),
         (name = "grants", description = "Transfers: grants, payment schedules, availability"),
         (name = "notifications", description = "The notification feed and e-mail settings"),
+        (name = "marketplace", description = "Offers, requests, browsing, matching and the organization directory"),
     )
 )]
 pub struct ApiDoc;
@@ -74,4 +78,7 @@ fn configure_v1(cfg: &mut ServiceConfig) {
     deals::configure(cfg);
     grants::configure(cfg);
     notifications::configure(cfg);
+    offers::configure(cfg);
+    requests::configure(cfg);
+    marketplace::configure(cfg);
 }

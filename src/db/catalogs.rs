@@ -73,6 +73,19 @@ pub fn find_owned_catalog(
         .optional()?)
 }
 
+/// The number of an organization's first catalog (seeding and tools).
+pub fn find_catalog_of(
+    conn: &mut DbConnection,
+    organization_id: &str,
+) -> Result<Option<i64>, DbError> {
+    Ok(catalogs::table
+        .filter(catalogs::organization_id.eq(organization_id))
+        .order(catalogs::id.asc())
+        .select(catalogs::no)
+        .first(conn)
+        .optional()?)
+}
+
 pub fn list_catalogs(
     conn: &mut DbConnection,
     organization_id: &str,

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod audit;
 pub mod catalogs;
 pub mod deals;
+pub mod marketplace;
 pub mod notifications;
 pub mod outbox;
 pub mod schema;

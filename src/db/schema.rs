@@ -354,3 +354,93 @@ diesel::allow_tables_to_appear_in_same_query!(
     payments,
     organizations,
 );
+
+// ---- marketplace (migration 2026-11-25-000004) ----
+
+diesel::table! {
+    offers (id) {
+        id -> Text,
+        organization_id -> Text,
+        slice_id -> Text,
+        catalog_id -> Text,
+        catalog_no -> BigInt,
+        title -> Text,
+        terms -> Text,
+        territories -> Text,
+        usages -> Text,
+        exclusive -> Bool,
+        currency -> Text,
+        asking_minor -> BigInt,
+        track_count -> BigInt,
+        sample_track_ids -> Text,
+        start_date -> Date,
+        end_date -> Date,
+        visibility -> Text,
+        status -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+        published_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    offer_targets (offer_id, organization_id) {
+        offer_id -> Text,
+        organization_id -> Text,
+    }
+}
+
+diesel::table! {
+    offer_facets (offer_id, kind, posting_key) {
+        offer_id -> Text,
+        kind -> Text,
+        posting_key -> Text,
+        display -> Text,
+        track_count -> BigInt,
+    }
+}
+
+diesel::table! {
+    requests (id) {
+        id -> Text,
+        organization_id -> Text,
+        title -> Text,
+        selector -> Nullable<Text>,
+        isrcs -> Nullable<Text>,
+        isrc_count -> BigInt,
+        territories -> Text,
+        usages -> Text,
+        start_date -> Date,
+        end_date -> Date,
+        budget_minor -> Nullable<BigInt>,
+        currency -> Text,
+        visibility -> Text,
+        status -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    request_targets (request_id, organization_id) {
+        request_id -> Text,
+        organization_id -> Text,
+    }
+}
+
+diesel::joinable!(offers -> organizations (organization_id));
+diesel::joinable!(offer_targets -> offers (offer_id));
+diesel::joinable!(offer_facets -> offers (offer_id));
+diesel::joinable!(requests -> organizations (organization_id));
+diesel::joinable!(request_targets -> requests (request_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    offers,
+    offer_targets,
+    offer_facets,
+    requests,
+    request_targets,
+);

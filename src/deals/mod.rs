@@ -159,6 +159,10 @@ fn advise(
 
 /// How a deal is opened.
 pub enum Origin {
+    /// From an open offer the caller can see: the caller is the licensee.
+    Offer(String),
+    /// From an open request the caller can see: the caller is the licensor.
+    Request(String),
     Direct {
         counterparty_id: String,
         role: Party,
@@ -186,13 +190,51 @@ pub fn open(
     }
     let at = now();
     write_transaction(conn, |conn| {
-        let (party, counterparty_id, offer_id, request_id, default_terms): (
-            Party,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<TermSheetInput>,
-        ) = match &origin {
+        let (party, counterparty_id, offer_id, request_id, default_terms) = match &origin {
+            Origin::Offer(offer_id) => {
+                let offer = crate::db::marketplace::find_visible_offer(
+                    conn,
+                    &member.organization_id,
+                    offer_id,
+                )?
+                .filter(|o| o.organization_id != member.organization_id)
+                .ok_or_else(|| {
+                    ValidationErrors::single(
+                        "offer_id",
+                        "is not an open offer of another organization that you can see",
+                    )
+                })?;
+                let input: TermSheetInput = serde_json::from_str(&offer.terms)
+                    .map_err(|e| DbError::Corrupt(format!("offer terms: {e}")))?;
+                (
+                    Party::Licensee,
+                    offer.organization_id,
+                    Some(offer.id),
+                    None,
+                    Some(input),
+                )
+            }
+            Origin::Request(request_id) => {
+                let request = crate::db::marketplace::find_visible_request(
+                    conn,
+                    &member.organization_id,
+                    request_id,
+                )?
+                .filter(|r| r.organization_id != member.organization_id)
+                .ok_or_else(|| {
+                    ValidationErrors::single(
+                        "request_id",
+                        "is not an open request of another organization that you can see",
+                    )
+                })?;
+                (
+                    Party::Licensor,
+                    request.organization_id,
+                    None,
+                    Some(request.id),
+                    None,
+                )
+            }
             Origin::Direct {
                 counterparty_id,
                 role,

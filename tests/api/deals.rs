@@ -1251,7 +1251,121 @@ async fn concurrent_signatures_never_grant_a_track_twice(backend: Backend) {
     }
 }
 
+/// Deals open from the marketplace: from an offer (its terms by default) and from a
+/// request; a targeted offer opens only for the organization it targets.
+async fn deals_open_from_offers_and_requests(backend: Backend) {
+    let m = market(backend, true).await;
+    let app = &m.app;
+    let expires = (Utc::now() + Duration::days(10)).to_rfc3339();
+    let offer = app
+        .post(
+            "/api/v1/offers",
+            Some(&m.licensor.access_token),
+            &json!({"title": "CN streaming", "slice_id": m.slice_id, "terms": terms(&m.slice_id), "visibility": "public", "expires_at": expires, "publish": true}),
+        )
+        .await;
+    let offer_id = offer.assert_status(201)["id"].as_str().unwrap().to_string();
+    let from_offer = app
+        .post(
+            "/api/v1/deals",
+            Some(&m.licensee.access_token),
+            &json!({"offer_id": offer_id}),
+        )
+        .await;
+    let from_offer = from_offer.assert_status(201).clone();
+    assert_eq!(from_offer["offer_id"], offer_id.as_str());
+    assert_eq!(from_offer["your_party"], "licensee");
+    assert_eq!(
+        from_offer["licensor"]["organization_id"],
+        m.licensor.organization_id.as_str()
+    );
+    assert_eq!(
+        from_offer["terms"]["upfront_fee"], "1000000.00",
+        "the offer's terms by default"
+    );
+    // The licensor cannot answer its own offer.
+    app.post(
+        "/api/v1/deals",
+        Some(&m.licensor.access_token),
+        &json!({"offer_id": offer_id}),
+    )
+    .await
+    .assert_problem(422);
+
+    // A targeted offer opens only for its target.
+    let outsider = app.register("Spotify", "owner@spotify.test").await;
+    let targeted = app
+        .post(
+            "/api/v1/offers",
+            Some(&m.licensor.access_token),
+            &json!({"title": "For NetEase", "slice_id": m.slice_id, "terms": terms(&m.slice_id), "visibility": [m.licensee.organization_id], "expires_at": expires, "publish": true}),
+        )
+        .await;
+    let targeted_id = targeted.assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = app
+        .post(
+            "/api/v1/deals",
+            Some(&outsider.access_token),
+            &json!({"offer_id": targeted_id}),
+        )
+        .await;
+    assert_eq!(
+        refused.assert_problem(422).clone()["errors"][0]["field"],
+        "offer_id"
+    );
+    app.post(
+        "/api/v1/deals",
+        Some(&m.licensee.access_token),
+        &json!({"offer_id": targeted_id}),
+    )
+    .await
+    .assert_status(201);
+
+    // From a request: the licensee asks, the licensor answers with terms on its slice.
+    let request = app
+        .post(
+            "/api/v1/requests",
+            Some(&m.licensee.access_token),
+            &json!({"title": "Need CN pop", "selector": {"genres": ["Pop"]}, "territories": ["CN"], "usages": ["interactive_streaming"],
+                    "start_date": "2027-01-01", "end_date": "2029-12-31", "budget": "8000000.00", "currency": "CNY", "visibility": "public", "expires_at": expires}),
+        )
+        .await;
+    let request_id = request.assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let answer = app
+        .post(
+            "/api/v1/deals",
+            Some(&m.licensor.access_token),
+            &json!({"request_id": request_id, "terms": terms(&m.slice_id)}),
+        )
+        .await;
+    let answer = answer.assert_status(201).clone();
+    assert_eq!(answer["request_id"], request_id.as_str());
+    assert_eq!(answer["your_party"], "licensor");
+    assert_eq!(
+        answer["licensee"]["organization_id"],
+        m.licensee.organization_id.as_str()
+    );
+    let no_terms = app
+        .post(
+            "/api/v1/deals",
+            Some(&m.licensor.access_token),
+            &json!({"request_id": request_id}),
+        )
+        .await;
+    assert_eq!(
+        no_terms.assert_problem(422).clone()["errors"][0]["field"],
+        "terms"
+    );
+}
+
 on_both_backends!(
+    deals_open_from_offers_and_requests,
     concurrent_signatures_never_grant_a_track_twice,
     a_deal_is_negotiated_signed_and_executed,
     refusals_name_the_state_and_change_nothing,

@@ -8,3 +8,4 @@ mod catalogs;
 mod deals;
 mod foundation;
 mod mail;
+mod marketplace;
