@@ -4,7 +4,7 @@
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -659,6 +659,61 @@ transition_endpoint!(
     "End an executed deal early, with a reason and an effective date."
 );
 
+/// Watch the deal: its e-mails reach the caller even for kinds switched off in their
+/// notification settings. Idempotent.
+#[utoipa::path(tag = "deals", security(("bearer" = [])), responses(
+    (status = 204),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[put("/deals/{id}/watch")]
+pub async fn watch(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, user, id) = (
+        caller.organization_id().to_string(),
+        caller.user_id().to_string(),
+        path.into_inner(),
+    );
+    state
+        .db
+        .run(move |conn| {
+            deal_rows::find_deal_for_org(conn, &org, &id)?.ok_or(DealError::NotFound("deal"))?;
+            deal_rows::watch(conn, &id, &user, crate::db::now())?;
+            Ok::<_, DealError>(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Stop watching the deal. Idempotent.
+#[utoipa::path(tag = "deals", security(("bearer" = [])), responses(
+    (status = 204),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[delete("/deals/{id}/watch")]
+pub async fn unwatch(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, user, id) = (
+        caller.organization_id().to_string(),
+        caller.user_id().to_string(),
+        path.into_inner(),
+    );
+    state
+        .db
+        .run(move |conn| {
+            deal_rows::find_deal_for_org(conn, &org, &id)?.ok_or(DealError::NotFound("deal"))?;
+            deal_rows::unwatch(conn, &id, &user)?;
+            Ok::<_, DealError>(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(open_deal)
         .service(list_deals)
@@ -672,5 +727,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(reject)
         .service(withdraw)
         .service(sign)
-        .service(terminate);
+        .service(terminate)
+        .service(watch)
+        .service(unwatch);
 }

@@ -5,7 +5,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::{
-    deal_events, deal_revisions, deal_signatures, deals, grants, installments, payments,
+    deal_events, deal_revisions, deal_signatures, deal_watchers, deals, grants, installments,
+    payments,
 };
 use super::{DbConnection, DbError};
 
@@ -193,6 +194,44 @@ pub fn mark_expiring_notified(conn: &mut DbConnection, id: &str) -> Result<bool,
     .set(deals::expiring_notified.eq(true))
     .execute(conn)?;
     Ok(changed == 1)
+}
+
+// ---- watchers ---------------------------------------------------------------------
+
+/// Starts watching (idempotent).
+pub fn watch(
+    conn: &mut DbConnection,
+    deal_id: &str,
+    user_id: &str,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    let exists = deal_watchers::table
+        .find((deal_id, user_id))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0;
+    if !exists {
+        diesel::insert_into(deal_watchers::table)
+            .values((
+                deal_watchers::deal_id.eq(deal_id),
+                deal_watchers::user_id.eq(user_id),
+                deal_watchers::created_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn unwatch(conn: &mut DbConnection, deal_id: &str, user_id: &str) -> Result<(), DbError> {
+    diesel::delete(deal_watchers::table.find((deal_id, user_id))).execute(conn)?;
+    Ok(())
+}
+
+pub fn watchers_of(conn: &mut DbConnection, deal_id: &str) -> Result<Vec<String>, DbError> {
+    Ok(deal_watchers::table
+        .filter(deal_watchers::deal_id.eq(deal_id))
+        .select(deal_watchers::user_id)
+        .load(conn)?)
 }
 
 // ---- revisions --------------------------------------------------------------------

@@ -61,6 +61,11 @@ pub fn notify(
     let at = now();
     let mut told = HashSet::new();
     let mut notified = Notified::default();
+    // Watching a deal overrides one's per-kind e-mail settings for that deal.
+    let watchers: HashSet<String> = match (subject_type, subject_id) {
+        ("deal", id) => super::deals::watchers_of(conn, id)?.into_iter().collect(),
+        _ => HashSet::new(),
+    };
     for audience in &notification.audiences {
         let members: Vec<Member> = users::table
             .filter(users::organization_id.eq(audience.organization_id))
@@ -101,7 +106,7 @@ pub fn notify(
                 ))
                 .execute(conn)?;
             notified.feed_rows += 1;
-            if !muted.contains(&member.id) {
+            if !muted.contains(&member.id) || watchers.contains(&member.id) {
                 outbox::enqueue(
                     conn,
                     OutgoingMail {

@@ -444,3 +444,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     requests,
     request_targets,
 );
+
+diesel::table! {
+    deal_watchers (deal_id, user_id) {
+        deal_id -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+    }
+}

@@ -1364,7 +1364,93 @@ async fn deals_open_from_offers_and_requests(backend: Backend) {
     );
 }
 
+/// A member who switched off counter mails still gets them for a deal they watch.
+async fn watchers_get_mail_their_settings_would_mute(backend: Backend) {
+    let m = market(backend, true).await;
+    let app = &m.app;
+    let deal = m.open(&terms(&m.slice_id)).await;
+    let id = deal["id"].as_str().unwrap().to_string();
+    let deal = m
+        .act(&m.licensee.access_token, &deal, "submit", json!({}))
+        .await
+        .assert_status(200)
+        .clone();
+    app.request(
+        Method::PUT,
+        "/api/v1/me/notification-settings",
+        Some(&m.licensee_signer.access_token),
+        Some(&json!({"email": {"deal_countered": false}})),
+    )
+    .await
+    .assert_status(200);
+    let counters = |app: &TestApp| {
+        app.outbox_contexts("signer@netease.test", "deal_countered")
+            .len()
+    };
+    let mut t = terms(&m.slice_id);
+    t["clauses"] = json!("First counter");
+    let deal = m
+        .act(
+            &m.licensor.access_token,
+            &deal,
+            "counter",
+            json!({"terms": t}),
+        )
+        .await
+        .assert_status(200)
+        .clone();
+    assert_eq!(counters(app), 0, "muted");
+    app.request(
+        Method::PUT,
+        &format!("/api/v1/deals/{id}/watch"),
+        Some(&m.licensee_signer.access_token),
+        None,
+    )
+    .await
+    .assert_status(204);
+    let deal = m
+        .act(
+            &m.licensee.access_token,
+            &deal,
+            "counter",
+            json!({"terms": terms(&m.slice_id)}),
+        )
+        .await
+        .assert_status(200)
+        .clone();
+    let mut t = terms(&m.slice_id);
+    t["clauses"] = json!("Second counter");
+    m.act(
+        &m.licensor.access_token,
+        &deal,
+        "counter",
+        json!({"terms": t}),
+    )
+    .await
+    .assert_status(200);
+    // Both counters after watching: the colleague's and the licensor's.
+    assert_eq!(counters(app), 2, "watching overrides the mute");
+    let outsider = app.register("Spotify", "owner@spotify.test").await;
+    app.request(
+        Method::PUT,
+        &format!("/api/v1/deals/{id}/watch"),
+        Some(&outsider.access_token),
+        None,
+    )
+    .await
+    .assert_problem(404);
+    app.request(
+        Method::DELETE,
+        &format!("/api/v1/deals/{id}/watch"),
+        Some(&m.licensee_signer.access_token),
+        None,
+    )
+    .await
+    .assert_status(204);
+}
+
 on_both_backends!(
+    watchers_get_mail_their_settings_would_mute,
     deals_open_from_offers_and_requests,
     concurrent_signatures_never_grant_a_track_twice,
     a_deal_is_negotiated_signed_and_executed,
