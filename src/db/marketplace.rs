@@ -551,8 +551,7 @@ pub mod facet_cache {
     pub fn get(viewer: &str, filter: &OfferFilter, top: i64) -> Option<OfferFacets> {
         let map = entries().lock().ok()?;
         let entry = map.get(&(viewer.to_string(), filter.clone(), top))?;
-        (entry.generation == generation() && entry.at.elapsed() < TTL)
-            .then(|| entry.facets.clone())
+        (entry.generation == generation() && entry.at.elapsed() < TTL).then(|| entry.facets.clone())
     }
 
     /// Stores facets computed from data read at `generation` (a write that raced
