@@ -36,6 +36,12 @@ TOKEN=$(curl -fsS -H 'content-type: application/json' \
 PROBE=${PROBE:-$(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/offers?limit=1&facets=false" \
   | sed -E 's/.*"sample_tracks":\[\{"isrc":"([A-Z0-9]+)".*/\1/')}
 
+# The first browse with facets loads every offer's genre/label keys into memory
+# (src/db/marketplace.rs, facet_keys); time it apart from the steady state.
+WARM=$(curl -fsS -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/offers")
+echo "first browse after start (loads the facet index): ${WARM}s"
+echo
+
 run() {
   local name=$1 path=$2
   local out

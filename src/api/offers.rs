@@ -2,6 +2,8 @@
 //! for named organizations, until an expiry. Browsing, filters, facets, and the
 //! requests an offer could satisfy. Visibility rules are in docs/marketplace.md.
 
+use std::collections::HashMap;
+
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,7 @@ use super::problem::{ApiError, Problem};
 use super::requests::{request_views, RequestView};
 use crate::app::AppState;
 use crate::db::audit::AuditEvent;
+use crate::db::catalogs::TrackRow;
 use crate::db::marketplace::{
     self, FacetCount, MarketRequest, Offer, OfferCursor, OfferFilter, OfferSort, OFFER_DRAFT,
     OFFER_PUBLISHED, OFFER_WITHDRAWN, VISIBILITY_PUBLIC,
@@ -92,12 +95,29 @@ pub fn offer_views(
     let orgs = marketplace::organization_names(conn, &org_ids)?;
     let catalog_nos: Vec<i64> = offers.iter().map(|o| o.catalog_no).collect();
     let catalog_names = marketplace::catalog_names(conn, &catalog_nos)?;
-    let mut views = Vec::with_capacity(offers.len());
-    for o in offers {
-        let sample_ids: Vec<u32> =
+    // Sample tracks with one query per catalog on the page, not one per offer.
+    let mut samples: HashMap<i64, Vec<u32>> = HashMap::new();
+    let mut sample_ids_of = Vec::with_capacity(offers.len());
+    for o in &offers {
+        let ids: Vec<u32> =
             serde_json::from_str(&o.sample_track_ids).map_err(|e| corrupt("offer sample", e))?;
-        let sample_tracks = catalogs::tracks_by_ids(conn, o.catalog_no, &sample_ids)?
-            .into_iter()
+        samples.entry(o.catalog_no).or_default().extend(&ids);
+        sample_ids_of.push(ids);
+    }
+    let mut tracks: HashMap<(i64, i32), TrackRow> = HashMap::new();
+    for (catalog_no, mut ids) in samples {
+        ids.sort_unstable();
+        ids.dedup();
+        for row in catalogs::tracks_by_ids(conn, catalog_no, &ids)? {
+            tracks.insert((catalog_no, row.track_id), row);
+        }
+    }
+    let mut views = Vec::with_capacity(offers.len());
+    for (o, sample_ids) in offers.into_iter().zip(sample_ids_of) {
+        let sample_tracks = sample_ids
+            .iter()
+            .filter_map(|&id| i32::try_from(id).ok())
+            .filter_map(|id| tracks.get(&(o.catalog_no, id)).cloned())
             .map(TrackView::from)
             .collect();
         let targets = if o.organization_id == viewer_org {

@@ -1254,7 +1254,34 @@ async fn the_organization_directory_pages_and_searches(backend: Backend) {
     );
 }
 
+async fn the_openapi_document_lists_the_marketplace(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc = app.get("/api/openapi.json", None).await;
+    let paths = &doc.assert_status(200)["paths"];
+    for (path, method) in [
+        ("/api/v1/offers", "get"),
+        ("/api/v1/offers", "post"),
+        ("/api/v1/offers/{id}", "get"),
+        ("/api/v1/offers/{id}/publish", "post"),
+        ("/api/v1/offers/{id}/withdraw", "post"),
+        ("/api/v1/offers/{id}/matches", "get"),
+        ("/api/v1/requests", "get"),
+        ("/api/v1/requests", "post"),
+        ("/api/v1/requests/{id}", "get"),
+        ("/api/v1/requests/{id}/withdraw", "post"),
+        ("/api/v1/requests/{id}/matches", "get"),
+        ("/api/v1/marketplace/tracks/{isrc}", "get"),
+        ("/api/v1/organizations", "get"),
+    ] {
+        assert!(
+            paths[path][method].is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+}
+
 on_both_backends!(
+    the_openapi_document_lists_the_marketplace,
     offers_cannot_ask_for_rights_the_catalog_does_not_hold,
     drafts_publish_withdraw_and_the_offer_view,
     browsing_filters_sorts_pages_and_counts_facets,
