@@ -67,8 +67,7 @@ impl From<DealError> for ApiError {
     }
 }
 
-async fn member(state: &AppState, caller: &Caller) -> Member {
-    let _ = state;
+fn member(caller: &Caller) -> Member {
     Member {
         user_id: caller.user_id().to_string(),
         name: caller.user.name.clone(),
@@ -228,7 +227,7 @@ pub async fn open_deal(
 ) -> Result<HttpResponse, ApiError> {
     require_json(&req, &body)?;
     let input: OpenDealRequest = parse_json(&body)?;
-    let member = member(&state, &caller).await;
+    let member = member(&caller);
     let st = state.clone();
     idempotency::once(&state, &req, caller.user_id(), &body, || async move {
         let origin = match (input.offer_id, input.request_id, input.counterparty_id) {
@@ -320,7 +319,7 @@ pub async fn list_deals(
     };
     let limit = page.limit()?;
     let after = page.after()?;
-    let member = member(&state, &caller).await;
+    let member = member(&caller);
     let page = state
         .db
         .run(move |conn| {
@@ -353,7 +352,7 @@ pub async fn get_deal(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let member = member(&state, &caller).await;
+    let member = member(&caller);
     let id = path.into_inner();
     let view = state
         .db
@@ -571,7 +570,7 @@ async fn run_transition(
         parse_json(&body)?
     };
     let expected = if_match(&req)?;
-    let member = member(&state, &caller).await;
+    let member = member(&caller);
     let st = state.clone();
     idempotency::once(&state, &req, caller.user_id(), &body, || async move {
         let payload = Payload {
