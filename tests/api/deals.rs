@@ -1092,7 +1092,7 @@ async fn payments_termination_and_the_sweeper(backend: Backend) {
 async fn deals_expire_when_respond_by_passes(backend: Backend) {
     let m = market(backend, true).await;
     let mut t = terms(&m.slice_id);
-    t["respond_by"] = json!((Utc::now() + Duration::seconds(2)).to_rfc3339());
+    t["respond_by"] = json!((Utc::now() + Duration::seconds(5)).to_rfc3339());
     let deal = m.open(&t).await;
     let deal = m
         .act(&m.licensee.access_token, &deal, "submit", json!({}))
@@ -1110,7 +1110,7 @@ async fn deals_expire_when_respond_by_passes(backend: Backend) {
         (1, 0),
         "warned a day ahead, not expired yet"
     );
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(5_500)).await;
     assert_eq!(
         cadenza::sweeper::sweep_once(&db)
             .await
