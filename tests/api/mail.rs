@@ -1139,7 +1139,23 @@ async fn an_http_negotiation_mails_both_teams(backend: Backend) {
                 TestApp::reply(r).await.assert_status(200).clone()
             }
         };
-    let deal = app.post("/api/v1/deals", Some(&netease.access_token), &json!({"counterparty_id": tme.organization_id, "role": "licensee", "name": "CN streaming 2027", "terms": terms("100000.00")})).await;
+    // From offer to execution: TME publishes, NetEase opens the deal from the offer.
+    let offer = app
+        .post(
+            "/api/v1/offers",
+            Some(&tme.access_token),
+            &json!({"title": "CN streaming", "slice_id": slice, "terms": terms("100000.00"), "visibility": "public",
+                    "expires_at": (chrono::Utc::now() + chrono::Duration::days(5)).to_rfc3339(), "publish": true}),
+        )
+        .await;
+    let offer_id = offer.assert_status(201)["id"].as_str().unwrap().to_string();
+    let deal = app
+        .post(
+            "/api/v1/deals",
+            Some(&netease.access_token),
+            &json!({"offer_id": offer_id, "name": "CN streaming 2027"}),
+        )
+        .await;
     let deal = deal.assert_status(201).clone();
     let deal = act(netease.access_token.clone(), deal, "submit", json!({})).await;
     let deal = act(
