@@ -778,6 +778,22 @@ impl MemoryIndex {
         all.chain(keyed)
     }
 
+    /// Consumes the index into its postings (as [`MemoryIndex::postings`], owned), so
+    /// a bulk writer need not copy every bitmap.
+    pub fn into_postings(self) -> impl Iterator<Item = (AttributeKind, String, TrackSet)> {
+        let all = std::iter::once((AttributeKind::All, String::new(), self.all));
+        let keyed = [
+            (AttributeKind::Label, self.labels),
+            (AttributeKind::Artist, self.artists),
+            (AttributeKind::Genre, self.genres),
+            (AttributeKind::ReleaseYear, self.years),
+            (AttributeKind::ReleaseDate, self.dates),
+        ]
+        .into_iter()
+        .flat_map(|(kind, map)| map.into_iter().map(move |(k, v)| (kind, k, v)));
+        all.chain(keyed)
+    }
+
     /// How many tracks the index knows.
     pub fn track_count(&self) -> u64 {
         self.all.len()
@@ -1328,6 +1344,17 @@ mod tests {
         assert!(full
             .postings()
             .any(|(k, key, _)| k == AttributeKind::Label && key == "strasse records"));
+    }
+
+    #[test]
+    fn owned_postings_are_the_borrowed_ones() {
+        let full = index_of(&catalog());
+        let borrowed: Vec<(AttributeKind, String, TrackSet)> = full
+            .postings()
+            .map(|(k, key, set)| (k, key.to_string(), set.clone()))
+            .collect();
+        let owned: Vec<(AttributeKind, String, TrackSet)> = full.into_postings().collect();
+        assert_eq!(owned, borrowed);
     }
 
     #[test]

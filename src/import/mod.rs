@@ -330,13 +330,12 @@ impl ImportRun {
     ) -> Result<ImportReport, ImportError> {
         let mut report = self.report;
         if report.imported > 0 {
-            let index = self.index.build();
-            let display = &self.display;
-            let postings = index.postings().map(|(kind, key, set)| {
+            let mut display = self.display;
+            let postings = self.index.build().into_postings().map(|(kind, key, set)| {
                 let shown = display
-                    .get(&(kind, key.to_string()))
-                    .map_or(key, String::as_str);
-                (kind.as_str(), key, shown, set)
+                    .remove(&(kind, key.clone()))
+                    .unwrap_or_else(|| key.clone());
+                (kind.as_str().to_string(), key, shown, set)
             });
             catalogs::merge_postings(conn, catalog.no, postings)?;
         }
