@@ -109,7 +109,8 @@ fn terms(slice_id: &str) -> Value {
         "revenue_share_percent": null,
         "installments": [{"due_date": "2027-01-15", "amount": "3000000.00"}, {"due_date": "2027-07-15", "amount": "3000000.00"}],
         "clauses": "Standard CN streaming sublicence.",
-        "respond_by": (Utc::now() + Duration::days(30)).to_rfc3339()
+        // Fixed, so two calls give the same terms (a moving clock would change the hash).
+        "respond_by": "2030-06-30T00:00:00Z"
     })
 }
 

@@ -1114,7 +1114,7 @@ async fn targeted_listings_never_reach_a_third_organization(backend: Backend) {
 async fn the_sweeper_expires_offers_and_requests(backend: Backend) {
     let m = market(backend).await;
     let app = &m.app;
-    let soon = (chrono::Utc::now() + chrono::Duration::seconds(2))
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(5))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut body = offer_body(
         "Short-lived",
@@ -1159,7 +1159,7 @@ async fn the_sweeper_expires_offers_and_requests(backend: Backend) {
     let swept = cadenza::sweeper::sweep_once(&db).await.unwrap();
     assert_eq!((swept.listings.offers, swept.listings.requests), (0, 0));
 
-    tokio::time::sleep(std::time::Duration::from_millis(2_300)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5_300)).await;
     // Past the expiry, reads hide it even before the sweeper runs…
     assert_eq!(ids(&m.browse(&m.licensee, "").await), vec![lasting.clone()]);
     // …and the sweep records it as expired.
