@@ -15,9 +15,10 @@ use super::problem::{ApiError, Problem};
 use crate::app::AppState;
 use crate::db::catalogs;
 use crate::db::deals::{self as deal_rows, GrantSummary, InstallmentRow};
+use crate::deals::execution::grants_that_could_collide;
 use crate::deals::payments::{self, NewPayment};
 use crate::deals::DealError;
-use crate::domain::grant::{available, GrantScope, RightsQuery};
+use crate::domain::grant::{available, RightsQuery};
 use crate::domain::isrc::Isrc;
 use crate::domain::money::Currency;
 use crate::domain::period::Period;
@@ -534,40 +535,8 @@ pub async fn availability(
             let catalog = catalogs::find_owned_catalog(conn, &org, &id)?
                 .ok_or(ApiError::NotFound("catalog"))?;
             let all = catalogs::catalog_tracks(conn, catalog.no)?;
-            let mut windows = std::collections::HashMap::new();
-            for g in deal_rows::grants_overlapping(
-                conn,
-                &catalog.id,
-                period.start,
-                period.end,
-                wanted.exclusive,
-            )? {
-                let (Ok(territories), Ok(usages), Ok(grant_period)) = (
-                    serde_json::from_str::<Territories>(&g.territories),
-                    serde_json::from_str::<Usages>(&g.usages),
-                    Period::new(g.start_date, g.end_date),
-                ) else {
-                    continue;
-                };
-                if territories.intersects(&wanted.territories) && usages.intersects(&wanted.usages)
-                {
-                    windows.insert(g.id, (territories, usages, grant_period, g.exclusive));
-                }
-            }
-            let ids: Vec<String> = windows.keys().cloned().collect();
-            let mut scopes = Vec::with_capacity(ids.len());
-            for (id, bytes) in deal_rows::grant_tracks_many(conn, &ids)? {
-                if let Some((territories, usages, grant_period, exclusive)) = windows.remove(&id) {
-                    scopes.push(GrantScope {
-                        tracks: catalogs::decode_set(&bytes)?,
-                        territories,
-                        usages,
-                        period: grant_period,
-                        exclusive,
-                    });
-                }
-            }
-            let free = available(&all, &wanted, scopes.iter());
+            let existing = grants_that_could_collide(conn, &catalog.id, &wanted)?;
+            let free = available(&all, &wanted, existing.iter().map(|(_, g)| g));
             let ids = free.page_after(after, limit + 1);
             let more = ids.len() > limit;
             let rows = catalogs::tracks_by_ids(conn, catalog.no, &ids[..ids.len().min(limit)])?;

@@ -13,7 +13,9 @@ use super::DealError;
 use crate::db::catalogs::{self, Catalog, Slice};
 use crate::db::deals::{self, DealRow, GrantRow, InstallmentRow};
 use crate::db::{new_id, DbConnection, DbError};
-use crate::domain::grant::{conflict_report, holding_covers, GrantScope, Holding, HoldingGap};
+use crate::domain::grant::{
+    conflict_report, holding_covers, GrantScope, Holding, HoldingGap, RightsQuery,
+};
 use crate::domain::isrc::Isrc;
 use crate::domain::period::Period;
 use crate::domain::terms::{TermSheet, TermsContext};
@@ -126,6 +128,56 @@ pub fn plan(
     })
 }
 
+/// The grants of a catalog whose rights window overlaps `wanted` where exclusivity
+/// matters, with their track sets, in id order. Dates and exclusivity are filtered in
+/// SQL, territories and usages here, and only the survivors' track sets are loaded,
+/// in bulk. Used by the execution check and the availability endpoint.
+pub fn grants_that_could_collide(
+    conn: &mut DbConnection,
+    catalog_id: &str,
+    wanted: &RightsQuery,
+) -> Result<Vec<(String, GrantScope)>, DealError> {
+    let candidates = deals::grants_overlapping(
+        conn,
+        catalog_id,
+        wanted.period.start,
+        wanted.period.end,
+        wanted.exclusive,
+    )?;
+    let mut windows = std::collections::HashMap::new();
+    for grant in candidates {
+        let territories: Territories = serde_json::from_str(&grant.territories)
+            .map_err(|e| corrupt("grant territories", e))?;
+        let usages: Usages =
+            serde_json::from_str(&grant.usages).map_err(|e| corrupt("grant usages", e))?;
+        if !territories.intersects(&wanted.territories) || !usages.intersects(&wanted.usages) {
+            continue;
+        }
+        let period = Period::new(grant.start_date, grant.end_date)
+            .map_err(|e| corrupt("grant period", e))?;
+        windows.insert(grant.id, (territories, usages, period, grant.exclusive));
+    }
+    let ids: Vec<String> = windows.keys().cloned().collect();
+    let mut found = Vec::with_capacity(ids.len());
+    for (id, bytes) in deals::grant_tracks_many(conn, &ids)? {
+        if let Some((territories, usages, period, exclusive)) = windows.remove(&id) {
+            let tracks = catalogs::decode_set(&bytes)?;
+            found.push((
+                id,
+                GrantScope {
+                    tracks,
+                    territories,
+                    usages,
+                    period,
+                    exclusive,
+                },
+            ));
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(found)
+}
+
 /// Holding and exclusivity checks. Grants are pre-filtered by dates and
 /// exclusivity in SQL and by territories and usages here, so only the track
 /// sets of grants that could conflict are loaded.
@@ -134,46 +186,7 @@ pub fn check(conn: &mut DbConnection, plan: &Plan) -> Result<ExecutionReport, De
         .err()
         .unwrap_or_default();
     let scope = &plan.scope;
-    let candidates = deals::grants_overlapping(
-        conn,
-        &plan.catalog.id,
-        scope.period.start,
-        scope.period.end,
-        scope.exclusive,
-    )?;
-    // Cheap dimensions first; only the survivors' track sets are loaded, in bulk.
-    let mut windows = std::collections::HashMap::new();
-    for grant in candidates {
-        let territories: Territories = serde_json::from_str(&grant.territories)
-            .map_err(|e| corrupt("grant territories", e))?;
-        let usages: Usages =
-            serde_json::from_str(&grant.usages).map_err(|e| corrupt("grant usages", e))?;
-        if !territories.intersects(&scope.territories) || !usages.intersects(&scope.usages) {
-            continue;
-        }
-        let period = Period::new(grant.start_date, grant.end_date)
-            .map_err(|e| corrupt("grant period", e))?;
-        windows.insert(grant.id, (territories, usages, period, grant.exclusive));
-    }
-    let ids: Vec<String> = windows.keys().cloned().collect();
-    let mut existing = Vec::with_capacity(ids.len());
-    for (id, bytes) in deals::grant_tracks_many(conn, &ids)? {
-        let Some((territories, usages, period, exclusive)) = windows.remove(&id) else {
-            continue;
-        };
-        existing.push((
-            id,
-            GrantScope {
-                tracks: catalogs::decode_set(&bytes)?,
-                territories,
-                usages,
-                period,
-                exclusive,
-            },
-        ));
-    }
-    // Report conflicts in a stable order.
-    existing.sort_by(|a, b| a.0.cmp(&b.0));
+    let existing = grants_that_could_collide(conn, &plan.catalog.id, &scope.rights())?;
     let report = conflict_report(scope, existing.iter().map(|(id, g)| (id.clone(), g)));
     let (conflicting_track_count, sample_isrcs, conflicting_grants) = match report {
         None => (0, Vec::new(), Vec::new()),
