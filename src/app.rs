@@ -168,6 +168,11 @@ impl Application {
         self.address
     }
 
+    /// Stops the server from elsewhere (`cadenza demo` stops its private server when done).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     pub fn port(&self) -> u16 {
         self.address.port()
     }

@@ -42,6 +42,9 @@ pub enum Command {
     /// Deliver mail from the outbox, without serving HTTP (run any number of them on
     /// PostgreSQL; set CADENZA_MAIL_WORKER=false on the `serve` nodes then).
     Worker(WorkerSettings),
+    /// Seed a demo market (four organizations, their teams, catalogs, offers, requests
+    /// and deals in every state) through the API; refuses a database holding other data.
+    Demo(DemoArgs),
     /// Inspect and repair mail delivery.
     Mail {
         #[command(subcommand)]
@@ -64,6 +67,18 @@ pub struct ImportArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub database: DatabaseSettings,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Tracks in Aurora Music's generated catalog (15000000 for the full scale).
+    #[arg(long, default_value_t = 150_000)]
+    pub tracks: u64,
+    /// Seed of the catalog generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub settings: ServeSettings,
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +194,14 @@ pub fn main() -> ExitCode {
         )
         .map_err(|e| e.to_string()),
         Command::Worker(settings) => worker(settings),
+        // No request logs: the demo prints its own story.
+        Command::Demo(args) => crate::demo::run(
+                args.settings,
+                crate::demo::DemoOptions {
+                    tracks: args.tracks,
+                    seed: args.seed,
+                },
+            ),
         Command::Mail { command } => mail(command),
     };
     match result {

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod deals;
+pub mod demo;
 pub mod domain;
 pub mod import;
 pub mod mail;

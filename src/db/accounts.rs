@@ -37,6 +37,11 @@ pub fn insert_organization(conn: &mut DbConnection, org: &Organization) -> Resul
     Ok(())
 }
 
+/// How many organizations exist (the demo seeds only an empty market).
+pub fn count_organizations(conn: &mut DbConnection) -> Result<i64, DbError> {
+    Ok(organizations::table.count().get_result(conn)?)
+}
+
 pub fn find_organization(
     conn: &mut DbConnection,
     id: &str,

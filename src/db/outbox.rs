@@ -45,6 +45,26 @@ pub fn enqueue<C: Serialize>(
     Ok(message_id)
 }
 
+/// The variables of the newest queued mail of `template` to `email`, if any: how
+/// `cadenza demo` plays the invitee who opens the invitation e-mail.
+pub fn latest_context(
+    conn: &mut DbConnection,
+    email: &str,
+    template: &str,
+) -> Result<Option<serde_json::Value>, DbError> {
+    let context: Option<String> = mail_outbox::table
+        .filter(mail_outbox::recipient_email.eq(email))
+        .filter(mail_outbox::template.eq(template))
+        .order((mail_outbox::created_at.desc(), mail_outbox::id.desc()))
+        .select(mail_outbox::context_json)
+        .first(conn)
+        .optional()?;
+    context
+        .map(|c| serde_json::from_str(&c))
+        .transpose()
+        .map_err(|e| DbError::Query(diesel::result::Error::DeserializationError(Box::new(e))))
+}
+
 /// One stored mail, as the delivery worker and the admin commands see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = mail_outbox)]

@@ -7,5 +7,6 @@ mod accounts;
 mod catalogs;
 mod deals;
 mod foundation;
+mod guide;
 mod mail;
 mod marketplace;
