@@ -196,12 +196,12 @@ pub fn main() -> ExitCode {
         Command::Worker(settings) => worker(settings),
         // No request logs: the demo prints its own story.
         Command::Demo(args) => crate::demo::run(
-                args.settings,
-                crate::demo::DemoOptions {
-                    tracks: args.tracks,
-                    seed: args.seed,
-                },
-            ),
+            args.settings,
+            crate::demo::DemoOptions {
+                tracks: args.tracks,
+                seed: args.seed,
+            },
+        ),
         Command::Mail { command } => mail(command),
     };
     match result {

@@ -87,8 +87,8 @@ pub async fn seed(
     progress: &dyn Fn(&str),
 ) -> Result<Outcome, DemoError> {
     let owner = cast::AURORA.owner();
-    if let Some(session) = api.login(owner.email, owner.password).await? {
-        return if story::finished_before(api, &session.token).await? {
+    if let Some(token) = api.login(owner.email, owner.password).await? {
+        return if story::finished_before(api, &token).await? {
             Ok(Outcome::AlreadySeeded)
         } else {
             Err(DemoError::Refused(
@@ -148,9 +148,7 @@ pub fn run(mut settings: ServeSettings, options: DemoOptions) -> Result<(), Stri
         server.stop(true).await;
         match outcome.map_err(|e| e.to_string())? {
             Outcome::AlreadySeeded => {
-                println!(
-                    "The demo market is already seeded in {database}; nothing changed.\n"
-                );
+                println!("The demo market is already seeded in {database}; nothing changed.\n");
             }
             Outcome::Seeded(market) => {
                 println!(

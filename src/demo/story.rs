@@ -156,16 +156,40 @@ impl Story<'_> {
 
         // Slices.
         let top = self
-            .slice(marco, &aurora_catalog, "Top four labels", json!({"labels": TOP_LABELS}), &mut market)
+            .slice(
+                marco,
+                &aurora_catalog,
+                "Top four labels",
+                json!({"labels": TOP_LABELS}),
+                &mut market,
+            )
             .await?;
         let jazz = self
-            .slice(marco, &aurora_catalog, "Jazz and classical", json!({"genres": ["Jazz", "Classical"]}), &mut market)
+            .slice(
+                marco,
+                &aurora_catalog,
+                "Jazz and classical",
+                json!({"genres": ["Jazz", "Classical"]}),
+                &mut market,
+            )
             .await?;
         let latin = self
-            .slice(marco, &aurora_catalog, "Latin", json!({"genres": ["Latin"]}), &mut market)
+            .slice(
+                marco,
+                &aurora_catalog,
+                "Latin",
+                json!({"genres": ["Latin"]}),
+                &mut market,
+            )
             .await?;
         let whole = self
-            .slice(marco, &aurora_catalog, "Whole catalog", json!({}), &mut market)
+            .slice(
+                marco,
+                &aurora_catalog,
+                "Whole catalog",
+                json!({}),
+                &mut market,
+            )
             .await?;
         let masters = self
             .slice(elena, &dune_catalog, "Dune masters", json!({}), &mut market)
@@ -173,16 +197,42 @@ impl Story<'_> {
 
         // Offers.
         let eu_exclusive = {
-            let mut t = terms(&top, &["AT", "BE", "DE", "ES", "FR", "IT", "NL"], &["interactive_streaming"], ("2027-01-01", "2029-12-31"));
+            let mut t = terms(
+                &top,
+                &["AT", "BE", "DE", "ES", "FR", "IT", "NL"],
+                &["interactive_streaming"],
+                ("2027-01-01", "2029-12-31"),
+            );
             t["exclusive"] = json!(true);
-            upfront(&mut t, "4500000.00", &[("2027-01-15", "1500000.00"), ("2028-01-15", "1500000.00"), ("2029-01-15", "1500000.00")]);
+            upfront(
+                &mut t,
+                "4500000.00",
+                &[
+                    ("2027-01-15", "1500000.00"),
+                    ("2028-01-15", "1500000.00"),
+                    ("2029-01-15", "1500000.00"),
+                ],
+            );
             t
         };
         let eu_offer = self
-            .offer(marco, aurora.name, "Top four labels — EU streaming, exclusive 2027–2029", &top, &eu_exclusive, true, &mut market)
+            .offer(
+                marco,
+                aurora.name,
+                "Top four labels — EU streaming, exclusive 2027–2029",
+                &top,
+                &eu_exclusive,
+                true,
+                &mut market,
+            )
             .await?;
         let radio_terms = {
-            let mut t = terms(&jazz, &["worldwide"], &["non_interactive_streaming"], ("2027-01-01", "2027-12-31"));
+            let mut t = terms(
+                &jazz,
+                &["worldwide"],
+                &["non_interactive_streaming"],
+                ("2027-01-01", "2027-12-31"),
+            );
             t["currency"] = json!("USD");
             t["revenue_share_percent"] = json!("12");
             t["minimum_guarantee"] = json!("50000.00");
@@ -190,24 +240,58 @@ impl Story<'_> {
             t
         };
         let radio_offer = self
-            .offer(marco, aurora.name, "Jazz and classical for radio, worldwide 2027", &jazz, &radio_terms, true, &mut market)
+            .offer(
+                marco,
+                aurora.name,
+                "Jazz and classical for radio, worldwide 2027",
+                &jazz,
+                &radio_terms,
+                true,
+                &mut market,
+            )
             .await?;
         let dune_terms = {
-            let mut t = terms(&masters, &["worldwide"], &["download", "interactive_streaming"], ("2027-01-01", "2028-12-31"));
+            let mut t = terms(
+                &masters,
+                &["worldwide"],
+                &["download", "interactive_streaming"],
+                ("2027-01-01", "2028-12-31"),
+            );
             t["per_stream_rate"] = json!("0.004");
             t
         };
         let dune_offer = self
-            .offer(elena, dune.name, "Dune masters — streaming and downloads", &masters, &dune_terms, true, &mut market)
+            .offer(
+                elena,
+                dune.name,
+                "Dune masters — streaming and downloads",
+                &masters,
+                &dune_terms,
+                true,
+                &mut market,
+            )
             .await?;
         let latam = {
-            let mut t = terms(&whole, &["AR", "CL", "CO", "MX"], &["interactive_streaming"], ("2027-01-01", "2028-12-31"));
+            let mut t = terms(
+                &whole,
+                &["AR", "CL", "CO", "MX"],
+                &["interactive_streaming"],
+                ("2027-01-01", "2028-12-31"),
+            );
             t["currency"] = json!("USD");
             t["revenue_share_percent"] = json!("15");
             t
         };
-        self.offer(marco, aurora.name, "Whole catalog — Latin America (draft)", &whole, &latam, false, &mut market)
-            .await?;
+        self.offer(
+            marco,
+            aurora.name,
+            "Whole catalog — Latin America (draft)",
+            &whole,
+            &latam,
+            false,
+            &mut market,
+        )
+        .await?;
 
         // Requests.
         let jazz_request = self
@@ -223,105 +307,234 @@ impl Story<'_> {
                 "visibility": [aurora_id], "expires_at": rfc3339(Utc::now() + chrono::Duration::days(45))}), &mut market)
             .await?;
 
-        let mut deals = Deals { api: self.api, progress: self.progress, summaries: Vec::new() };
+        let mut deals = Deals {
+            api: self.api,
+            progress: self.progress,
+            summaries: Vec::new(),
+        };
 
         // 1. Executed after two counters, with its grant and a first payment.
         let name = "Borealis × Aurora — EU streaming 2027–2029";
-        let deal = deals.open(kenji, &json!({"offer_id": eu_offer, "name": name})).await?;
+        let deal = deals
+            .open(kenji, &json!({"offer_id": eu_offer, "name": name}))
+            .await?;
         let deal = deals.act(kenji, &deal, "submit", json!({})).await?;
         let mut t = eu_exclusive.clone();
-        upfront(&mut t, "5100000.00", &[("2027-01-15", "1700000.00"), ("2028-01-15", "1700000.00"), ("2029-01-15", "1700000.00")]);
-        let deal = deals.act(marco, &deal, "counter", json!({"terms": t})).await?;
-        upfront(&mut t, "4800000.00", &[("2027-01-15", "1600000.00"), ("2028-01-15", "1600000.00"), ("2029-01-15", "1600000.00")]);
-        let deal = deals.act(kenji, &deal, "counter", json!({"terms": t})).await?;
+        upfront(
+            &mut t,
+            "5100000.00",
+            &[
+                ("2027-01-15", "1700000.00"),
+                ("2028-01-15", "1700000.00"),
+                ("2029-01-15", "1700000.00"),
+            ],
+        );
+        let deal = deals
+            .act(marco, &deal, "counter", json!({"terms": t}))
+            .await?;
+        upfront(
+            &mut t,
+            "4800000.00",
+            &[
+                ("2027-01-15", "1600000.00"),
+                ("2028-01-15", "1600000.00"),
+                ("2029-01-15", "1600000.00"),
+            ],
+        );
+        let deal = deals
+            .act(kenji, &deal, "counter", json!({"terms": t}))
+            .await?;
         let deal = deals.act(marco, &deal, "accept", json!({})).await?;
         let deal = deals.sign_both(sofia, priya, &deal).await?;
-        let paid = self.pay_first_installment(marco, &deal, "1600000.00", "BRL-2026-0001").await?;
-        deals.record(&deal, aurora.name, borealis.name, format!("grant of {} tracks; {paid}", self.grant_tracks(kenji, &deal).await?));
+        let paid = self
+            .pay_first_installment(marco, &deal, "1600000.00", "BRL-2026-0001")
+            .await?;
+        deals.record(
+            &deal,
+            aurora.name,
+            borealis.name,
+            format!(
+                "grant of {} tracks; {paid}",
+                self.grant_tracks(kenji, &deal).await?
+            ),
+        );
 
         // 2. Refused at signature: Cobalt wants the same exclusive rights Borealis now holds.
         let name = "Cobalt × Aurora — EU streaming 2027–2029";
-        let deal = deals.open(amara, &json!({"offer_id": eu_offer, "name": name})).await?;
+        let deal = deals
+            .open(amara, &json!({"offer_id": eu_offer, "name": name}))
+            .await?;
         let deal = deals.act(amara, &deal, "submit", json!({})).await?;
         let deal = deals.act(marco, &deal, "accept", json!({})).await?;
         let hash = str_field(&deal, "terms_hash")?.to_string();
-        let deal = deals.act(amara, &deal, "sign", json!({"terms_hash": hash})).await?;
-        let note = match self.api.transition(priya, &deal, "sign", &json!({"terms_hash": hash})).await? {
-            Transition::Refused { status: 409, problem } => format!(
+        let deal = deals
+            .act(amara, &deal, "sign", json!({"terms_hash": hash}))
+            .await?;
+        let note = match self
+            .api
+            .transition(priya, &deal, "sign", &json!({"terms_hash": hash}))
+            .await?
+        {
+            Transition::Refused {
+                status: 409,
+                problem,
+            } => format!(
                 "Aurora's signature refused: {}",
-                problem.get("detail").and_then(Value::as_str).unwrap_or("conflicts with an exclusive grant")
+                problem
+                    .get("detail")
+                    .and_then(Value::as_str)
+                    .unwrap_or("conflicts with an exclusive grant")
             ),
             Transition::Refused { status, problem } => {
-                return Err(DemoError::Unexpected { request: "sign (expected a conflict)".into(), status, body: problem.to_string() })
+                return Err(DemoError::Unexpected {
+                    request: "sign (expected a conflict)".into(),
+                    status,
+                    body: problem.to_string(),
+                })
             }
             Transition::Done(_) => {
-                return Err(DemoError::Shape("a deal overlapping an exclusive grant was executed".into()))
+                return Err(DemoError::Shape(
+                    "a deal overlapping an exclusive grant was executed".into(),
+                ))
             }
         };
-        let deal = self.api.get(&format!("/api/v1/deals/{}", str_field(&deal, "id")?), marco).await?;
+        let deal = self
+            .api
+            .get(&format!("/api/v1/deals/{}", str_field(&deal, "id")?), marco)
+            .await?;
         deals.record(&deal, aurora.name, cobalt.name, note);
 
         // 3. Still negotiating after three counters; Borealis's turn.
         let name = "Borealis × Aurora — jazz and classical radio 2027";
-        let deal = deals.open(kenji, &json!({"offer_id": radio_offer, "name": name})).await?;
+        let deal = deals
+            .open(kenji, &json!({"offer_id": radio_offer, "name": name}))
+            .await?;
         let deal = deals.act(kenji, &deal, "submit", json!({})).await?;
         let mut t = radio_terms.clone();
         t["revenue_share_percent"] = json!("14");
-        let deal = deals.act(marco, &deal, "counter", json!({"terms": t})).await?;
+        let deal = deals
+            .act(marco, &deal, "counter", json!({"terms": t}))
+            .await?;
         t["revenue_share_percent"] = json!("13");
-        let deal = deals.act(kenji, &deal, "counter", json!({"terms": t})).await?;
+        let deal = deals
+            .act(kenji, &deal, "counter", json!({"terms": t}))
+            .await?;
         t["revenue_share_percent"] = json!("13.5");
         t["minimum_guarantee"] = json!("60000.00");
         t["installments"] = json!([{"due_date": "2027-01-31", "amount": "60000.00"}]);
         t["respond_by"] = json!(rfc3339(Utc::now() + chrono::Duration::days(30)));
-        let deal = deals.act(marco, &deal, "counter", json!({"terms": t})).await?;
-        deals.record(&deal, aurora.name, borealis.name, "revision 4 waits for Borealis".into());
+        let deal = deals
+            .act(marco, &deal, "counter", json!({"terms": t}))
+            .await?;
+        deals.record(
+            &deal,
+            aurora.name,
+            borealis.name,
+            "revision 4 waits for Borealis".into(),
+        );
 
         // 4. Agreed, awaiting both signatures.
         let name = "Cobalt × Dune — masters 2027–2028";
-        let deal = deals.open(amara, &json!({"offer_id": dune_offer, "name": name})).await?;
+        let deal = deals
+            .open(amara, &json!({"offer_id": dune_offer, "name": name}))
+            .await?;
         let deal = deals.act(amara, &deal, "submit", json!({})).await?;
         let deal = deals.act(elena, &deal, "accept", json!({})).await?;
         deals.record(&deal, dune.name, cobalt.name, "awaiting signatures".into());
 
         // 5. A draft only Borealis can see.
         let name = "Borealis × Dune — masters (draft)";
-        let deal = deals.open(kenji, &json!({"offer_id": dune_offer, "name": name})).await?;
-        deals.record(&deal, dune.name, borealis.name, "not yet sent to Dune".into());
+        let deal = deals
+            .open(kenji, &json!({"offer_id": dune_offer, "name": name}))
+            .await?;
+        deals.record(
+            &deal,
+            dune.name,
+            borealis.name,
+            "not yet sent to Dune".into(),
+        );
 
         // 6. Rejected: a direct proposal below Aurora's floor.
         let name = "Cobalt × Aurora — jazz radio at 3 %";
-        let mut t = terms(&jazz, &["worldwide"], &["non_interactive_streaming"], ("2027-01-01", "2027-12-31"));
+        let mut t = terms(
+            &jazz,
+            &["worldwide"],
+            &["non_interactive_streaming"],
+            ("2027-01-01", "2027-12-31"),
+        );
         t["revenue_share_percent"] = json!("3");
         let deal = deals
             .open(amara, &json!({"counterparty_id": aurora_id, "role": "licensee", "name": name, "terms": t}))
             .await?;
         let deal = deals.act(amara, &deal, "submit", json!({})).await?;
-        let deal = deals.act(marco, &deal, "reject", json!({"reason": "Below our 10 % floor for radio."})).await?;
+        let deal = deals
+            .act(
+                marco,
+                &deal,
+                "reject",
+                json!({"reason": "Below our 10 % floor for radio."}),
+            )
+            .await?;
         deals.record(&deal, aurora.name, cobalt.name, "rejected by Aurora".into());
 
         // 7. Withdrawn: Dune answers Cobalt's request, Cobalt walks away.
         let name = "Dune → Cobalt — jazz for Dutch and Belgian radio";
-        let mut t = terms(&masters, &["BE", "NL"], &["non_interactive_streaming"], ("2027-01-01", "2027-12-31"));
+        let mut t = terms(
+            &masters,
+            &["BE", "NL"],
+            &["non_interactive_streaming"],
+            ("2027-01-01", "2027-12-31"),
+        );
         upfront(&mut t, "15000.00", &[("2027-01-15", "15000.00")]);
-        let deal = deals.open(elena, &json!({"request_id": jazz_request, "name": name, "terms": t})).await?;
+        let deal = deals
+            .open(
+                elena,
+                &json!({"request_id": jazz_request, "name": name, "terms": t}),
+            )
+            .await?;
         let deal = deals.act(elena, &deal, "submit", json!({})).await?;
-        let deal = deals.act(amara, &deal, "withdraw", json!({"reason": "Our radio budget moved to 2028."})).await?;
+        let deal = deals
+            .act(
+                amara,
+                &deal,
+                "withdraw",
+                json!({"reason": "Our radio budget moved to 2028."}),
+            )
+            .await?;
         deals.record(&deal, dune.name, cobalt.name, "withdrawn by Cobalt".into());
 
         // 8. Expires: Aurora answers Borealis's request with a short deadline nobody meets.
         let name = "Aurora → Borealis — Latin for Mexico and Brazil";
-        let mut t = terms(&latin, &["BR", "MX"], &["interactive_streaming"], ("2027-01-01", "2028-12-31"));
+        let mut t = terms(
+            &latin,
+            &["BR", "MX"],
+            &["interactive_streaming"],
+            ("2027-01-01", "2028-12-31"),
+        );
         t["currency"] = json!("USD");
-        upfront(&mut t, "750000.00", &[("2027-01-15", "375000.00"), ("2028-01-15", "375000.00")]);
+        upfront(
+            &mut t,
+            "750000.00",
+            &[("2027-01-15", "375000.00"), ("2028-01-15", "375000.00")],
+        );
         let respond_by = Utc::now() + chrono::Duration::seconds(2);
         t["respond_by"] = json!(rfc3339(respond_by));
-        let expiring = deals.open(marco, &json!({"request_id": latin_request, "name": name, "terms": t})).await?;
+        let expiring = deals
+            .open(
+                marco,
+                &json!({"request_id": latin_request, "name": name, "terms": t}),
+            )
+            .await?;
         let expiring = deals.act(marco, &expiring, "submit", json!({})).await?;
 
         // 9. Executed, then terminated early by the licensee.
         let name = "Aurora → Cobalt — jazz for Dutch and Belgian radio";
-        let mut t = terms(&jazz, &["BE", "NL"], &["non_interactive_streaming"], ("2027-01-01", "2027-12-31"));
+        let mut t = terms(
+            &jazz,
+            &["BE", "NL"],
+            &["non_interactive_streaming"],
+            ("2027-01-01", "2027-12-31"),
+        );
         upfront(&mut t, "18000.00", &[("2027-01-15", "18000.00")]);
         let deal = deals
             .open(marco, &json!({"counterparty_id": cobalt_id, "role": "licensor", "name": name, "terms": t}))
@@ -332,10 +545,20 @@ impl Story<'_> {
         let deal = deals
             .act(amara, &deal, "terminate", json!({"reason": "The Dutch stream closes at mid-year.", "effective_date": "2027-07-01"}))
             .await?;
-        deals.record(&deal, aurora.name, cobalt.name, "terminated from 2027-07-01".into());
+        deals.record(
+            &deal,
+            aurora.name,
+            cobalt.name,
+            "terminated from 2027-07-01".into(),
+        );
 
         // 10. Executed for a term already over, paid in full; the sweeper completes it.
-        let mut t = terms(&top, &["DK", "FI", "NO", "SE"], &["interactive_streaming"], ("2025-01-01", "2025-12-31"));
+        let mut t = terms(
+            &top,
+            &["DK", "FI", "NO", "SE"],
+            &["interactive_streaming"],
+            ("2025-01-01", "2025-12-31"),
+        );
         upfront(&mut t, "250000.00", &[("2025-01-15", "250000.00")]);
         let completed = deals
             .open(marco, &json!({"counterparty_id": borealis_id, "role": "licensor", "name": LAST_DEAL, "terms": t}))
@@ -343,7 +566,8 @@ impl Story<'_> {
         let completed = deals.act(marco, &completed, "submit", json!({})).await?;
         let completed = deals.act(kenji, &completed, "accept", json!({})).await?;
         let completed = deals.sign_both(sofia, priya, &completed).await?;
-        self.pay_first_installment(marco, &completed, "250000.00", "BRL-2025-0117").await?;
+        self.pay_first_installment(marco, &completed, "250000.00", "BRL-2025-0117")
+            .await?;
 
         // Time does the rest: the deadline of deal 8 passes, the term of deal 10 is over.
         let wait = respond_by - Utc::now() + chrono::Duration::milliseconds(1100);
@@ -353,10 +577,23 @@ impl Story<'_> {
         (self.progress)("sweeping: deadlines passed, terms ended");
         crate::sweeper::sweep_once(self.db).await?;
         for (deal, licensor, licensee, note) in [
-            (&expiring, aurora.name, borealis.name, "nobody answered by the deadline"),
-            (&completed, aurora.name, borealis.name, "term over, paid in full"),
+            (
+                &expiring,
+                aurora.name,
+                borealis.name,
+                "nobody answered by the deadline",
+            ),
+            (
+                &completed,
+                aurora.name,
+                borealis.name,
+                "term over, paid in full",
+            ),
         ] {
-            let now = self.api.get(&format!("/api/v1/deals/{}", str_field(deal, "id")?), marco).await?;
+            let now = self
+                .api
+                .get(&format!("/api/v1/deals/{}", str_field(deal, "id")?), marco)
+                .await?;
             deals.record(&now, licensor, licensee, note.into());
         }
 
@@ -366,7 +603,9 @@ impl Story<'_> {
 
     /// Registers the four organizations and brings every team member in by invitation.
     async fn sign_up_teams(&self) -> Result<Teams, DemoError> {
-        let mut teams = Teams { sessions: Vec::new() };
+        let mut teams = Teams {
+            sessions: Vec::new(),
+        };
         for org in cast::ORGANIZATIONS {
             let owner = org.owner();
             let session = self
@@ -390,7 +629,10 @@ impl Story<'_> {
                     .api
                     .accept_invitation(&json!({"token": token, "name": colleague.name, "password": colleague.password}))
                     .await?;
-                (self.progress)(&format!("  {} joined as {}", colleague.email, colleague.role));
+                (self.progress)(&format!(
+                    "  {} joined as {}",
+                    colleague.email, colleague.role
+                ));
                 teams.sessions.push((colleague.email, joined));
             }
             teams.sessions.push((owner.email, session));
@@ -424,15 +666,27 @@ impl Story<'_> {
         let file = self.scratch.join(format!("demo-catalog-{id}.csv"));
         let started = Instant::now();
         write_catalog_file(&file, tracks, seed, registrant)?;
-        (self.progress)(&format!("{name}: generated {tracks} tracks in {:.1} s", started.elapsed().as_secs_f64()));
+        (self.progress)(&format!(
+            "{name}: generated {tracks} tracks in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ));
         let started = Instant::now();
         let report = self.api.import_csv(token, &id, &file).await;
         let _ = std::fs::remove_file(&file);
         let report = report?;
         let imported = report.get("imported").and_then(Value::as_u64).unwrap_or(0);
-        (self.progress)(&format!("{name}: imported {imported} tracks in {:.1} s", started.elapsed().as_secs_f64()));
-        let catalog = self.api.get(&format!("/api/v1/catalogs/{id}"), token).await?;
-        let count = catalog.get("track_count").and_then(Value::as_u64).unwrap_or(imported);
+        (self.progress)(&format!(
+            "{name}: imported {imported} tracks in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ));
+        let catalog = self
+            .api
+            .get(&format!("/api/v1/catalogs/{id}"), token)
+            .await?;
+        let count = catalog
+            .get("track_count")
+            .and_then(Value::as_u64)
+            .unwrap_or(imported);
         market.catalogs.push((name, id.clone(), count));
         Ok(id)
     }
@@ -447,12 +701,27 @@ impl Story<'_> {
     ) -> Result<String, DemoError> {
         let slice = self
             .api
-            .create(&format!("/api/v1/catalogs/{catalog}/slices"), token, &json!({"name": name, "selector": selector}))
+            .create(
+                &format!("/api/v1/catalogs/{catalog}/slices"),
+                token,
+                &json!({"name": name, "selector": selector}),
+            )
             .await?;
-        let count = slice.get("track_count").and_then(Value::as_u64).unwrap_or(0);
-        let of = slice.get("catalog_track_count").and_then(Value::as_u64).unwrap_or(0);
+        let count = slice
+            .get("track_count")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let of = slice
+            .get("catalog_track_count")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         (self.progress)(&format!("slice “{name}”: {count} of {of} tracks"));
-        market.slices.push((name.to_string(), str_field(&slice, "id")?.to_string(), count, of));
+        market.slices.push((
+            name.to_string(),
+            str_field(&slice, "id")?.to_string(),
+            count,
+            of,
+        ));
         Ok(str_field(&slice, "id")?.to_string())
     }
 
@@ -478,7 +747,9 @@ impl Story<'_> {
             .await?;
         let status = str_field(&offer, "status")?.to_string();
         (self.progress)(&format!("offer “{title}” ({status})"));
-        market.offers.push((title.to_string(), organization.to_string(), status));
+        market
+            .offers
+            .push((title.to_string(), organization.to_string(), status));
         Ok(str_field(&offer, "id")?.to_string())
     }
 
@@ -505,7 +776,10 @@ impl Story<'_> {
         reference: &str,
     ) -> Result<String, DemoError> {
         let id = str_field(deal, "id")?;
-        let schedule = self.api.get(&format!("/api/v1/deals/{id}/installments"), token).await?;
+        let schedule = self
+            .api
+            .get(&format!("/api/v1/deals/{id}/installments"), token)
+            .await?;
         let first = schedule
             .get("installments")
             .and_then(Value::as_array)
@@ -519,17 +793,23 @@ impl Story<'_> {
                 &json!({"amount": amount, "paid_on": Utc::now().date_naive(), "reference": reference}),
             )
             .await?;
-        Ok(format!("{amount} paid of {} installments", schedule["installments"].as_array().map_or(0, Vec::len)))
+        Ok(format!(
+            "{amount} paid of {} installments",
+            schedule["installments"].as_array().map_or(0, Vec::len)
+        ))
     }
 
     /// How many tracks the deal's grant covers, as the licensee sees it.
     async fn grant_tracks(&self, token: &str, deal: &Value) -> Result<u64, DemoError> {
         let id = str_field(deal, "id")?;
-        let grants = self.api.get(&format!("/api/v1/grants?deal_id={id}"), token).await?;
+        let grants = self.api.get("/api/v1/grants?limit=500", token).await?;
         Ok(grants
             .get("items")
             .and_then(Value::as_array)
-            .and_then(|g| g.first())
+            .and_then(|all| {
+                all.iter()
+                    .find(|g| g.get("deal_id").and_then(Value::as_str) == Some(id))
+            })
             .and_then(|g| g.get("track_count"))
             .and_then(Value::as_u64)
             .unwrap_or(0))
@@ -550,14 +830,25 @@ impl Deals<'_> {
         Ok(deal)
     }
 
-    async fn act(&self, token: &str, deal: &Value, action: &str, body: Value) -> Result<Value, DemoError> {
+    async fn act(
+        &self,
+        token: &str,
+        deal: &Value,
+        action: &str,
+        body: Value,
+    ) -> Result<Value, DemoError> {
         let deal = self.api.act(token, deal, action, &body).await?;
         (self.progress)(&format!("  {action} → {}", str_field(&deal, "state")?));
         Ok(deal)
     }
 
     /// The licensee's signer signs first, then the licensor's.
-    async fn sign_both(&self, licensee: &str, licensor: &str, deal: &Value) -> Result<Value, DemoError> {
+    async fn sign_both(
+        &self,
+        licensee: &str,
+        licensor: &str,
+        deal: &Value,
+    ) -> Result<Value, DemoError> {
         let hash = json!({"terms_hash": str_field(deal, "terms_hash")?});
         let deal = self.act(licensee, deal, "sign", hash.clone()).await?;
         self.act(licensor, &deal, "sign", hash).await
@@ -565,10 +856,18 @@ impl Deals<'_> {
 
     fn record(&mut self, deal: &Value, licensor: &str, licensee: &str, note: String) {
         self.summaries.push(DealSummary {
-            name: deal.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+            name: deal
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             licensor: licensor.to_string(),
             licensee: licensee.to_string(),
-            state: deal.get("state").and_then(Value::as_str).unwrap_or_default().to_string(),
+            state: deal
+                .get("state")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             note,
         });
     }
@@ -616,7 +915,9 @@ fn writeln_io(out: &mut impl std::io::Write, line: &str) -> std::io::Result<()> 
 /// Whether the demo already ran to its end in this database: the last deal of the
 /// story is completed.
 pub async fn finished_before(api: &ApiClient, token: &str) -> Result<bool, DemoError> {
-    let deals = api.get("/api/v1/deals?state=completed&limit=100", token).await?;
+    let deals = api
+        .get("/api/v1/deals?state=completed&limit=100", token)
+        .await?;
     Ok(deals
         .get("items")
         .and_then(Value::as_array)

@@ -136,6 +136,23 @@ fn same_shape(expected: &Value, actual: &Value, path: &str) -> Result<(), String
     }
 }
 
+/// Pretty-prints with jq, which keeps the API's key order (serde_json's `Value`
+/// would sort the keys).
+fn pretty_in_api_order(output: &str) -> String {
+    use std::io::Write;
+    let mut jq = std::process::Command::new("jq")
+        .arg(".")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("jq runs");
+    if let Some(mut stdin) = jq.stdin.take() {
+        stdin.write_all(output.as_bytes()).expect("jq reads");
+    }
+    let out = jq.wait_with_output().expect("jq answers");
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
 async fn seed_demo(app: &crate::helpers::TestApp) -> Result<Outcome, DemoError> {
     let tracks = std::env::var("CADENZA_GUIDE_TRACKS")
         .ok()
@@ -226,8 +243,7 @@ async fn every_command_of_the_guide_works_as_written(backend: Backend) {
                 };
                 let actual: Value = serde_json::from_str(output).unwrap_or_else(|_| json!(output));
                 if record {
-                    let pretty = serde_json::to_string_pretty(&actual).unwrap_or_default();
-                    recorded.push(((start, end), pretty));
+                    recorded.push(((start, end), pretty_in_api_order(output)));
                 } else if let Err(e) = same_shape(&expected, &actual, "$") {
                     failures.push(format!(
                         "docs/guide.md:{}: {e}\n  output: {output}",
@@ -263,7 +279,14 @@ async fn the_demo_refuses_a_database_with_other_data(backend: Backend) {
         other => panic!("expected a refusal, got {other:?}"),
     }
     let orgs = app
-        .get("/api/v1/organizations", Some(&app.register("Third", "third@example.test").await.access_token))
+        .get(
+            "/api/v1/organizations",
+            Some(
+                &app.register("Third", "third@example.test")
+                    .await
+                    .access_token,
+            ),
+        )
         .await;
     assert_eq!(
         orgs.assert_status(200)["items"].as_array().map(Vec::len),
@@ -273,7 +296,60 @@ async fn the_demo_refuses_a_database_with_other_data(backend: Backend) {
     );
 }
 
+/// The command itself, as a reader runs it: the first run seeds and prints the
+/// logins, the second changes nothing and says so.
+async fn the_demo_command_seeds_once(backend: Backend) {
+    let (settings, dir, _postgres) = crate::helpers::test_settings(backend);
+    let url = settings.database.database_url.clone().unwrap_or_default();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cadenza"))
+            .args(["demo", "--tracks", "1000"])
+            .env("DATABASE_URL", &url)
+            .env("CADENZA_DATA_DIR", dir.path())
+            .env_remove("CADENZA_ENV")
+            .output()
+            .expect("cadenza demo runs")
+    };
+    let first = run();
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(stdout.contains("Seeded the demo market"), "{stdout}");
+    assert!(stdout.contains("marco@aurora.example"), "{stdout}");
+    for state in [
+        "executed",
+        "negotiating",
+        "expired",
+        "completed",
+        "terminated",
+    ] {
+        assert!(stdout.contains(state), "{state} missing: {stdout}");
+    }
+    let second = run();
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("already seeded") && stdout.contains("nothing changed"),
+        "{stdout}"
+    );
+
+    let production = std::process::Command::new(env!("CARGO_BIN_EXE_cadenza"))
+        .args(["demo", "--tracks", "1000"])
+        .env("DATABASE_URL", &url)
+        .env("CADENZA_DATA_DIR", dir.path())
+        .env("CADENZA_ENV", "production")
+        .env("CADENZA_JWT_SECRET", crate::helpers::TEST_SECRET)
+        .output()
+        .expect("cadenza demo runs");
+    assert!(!production.status.success());
+    assert!(String::from_utf8_lossy(&production.stderr).contains("refuses"));
+}
+
 on_both_backends!(
     every_command_of_the_guide_works_as_written,
     the_demo_refuses_a_database_with_other_data,
+    the_demo_command_seeds_once,
 );
