@@ -917,6 +917,26 @@ pub fn expire_due(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Expired
     Ok(Expired { offers, requests })
 }
 
+/// Closes an open request answered by a deal that just executed. Returns whether
+/// it was open (a withdrawn or expired request stays as it is).
+pub fn close_request(
+    conn: &mut DbConnection,
+    request_id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let closed = diesel::update(
+        requests::table
+            .filter(requests::id.eq(request_id))
+            .filter(requests::status.eq(REQUEST_OPEN)),
+    )
+    .set((
+        requests::status.eq(REQUEST_CLOSED),
+        requests::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(closed > 0)
+}
+
 // ---- directory -------------------------------------------------------------------
 
 /// Organizations by name (then id), optionally whose name contains `q`

@@ -285,5 +285,9 @@ pub fn execute(
         })
         .collect::<Result<Vec<_>, DealError>>()?;
     deals::insert_installments(conn, &rows)?;
+    if let Some(request_id) = &deal.request_id {
+        // The request is answered: it leaves the marketplace with the deal's execution.
+        crate::db::marketplace::close_request(conn, request_id, at)?;
+    }
     Ok(grant)
 }

@@ -1363,6 +1363,35 @@ async fn deals_open_from_offers_and_requests(backend: Backend) {
         no_terms.assert_problem(422).clone()["errors"][0]["field"],
         "terms"
     );
+
+    // Once the answer executes, the request is closed: answered, off the marketplace.
+    let deal = m
+        .act(&m.licensor.access_token, &answer, "submit", json!({}))
+        .await
+        .assert_status(200)
+        .clone();
+    let deal = m
+        .act(&m.licensee.access_token, &deal, "accept", json!({}))
+        .await
+        .assert_status(200)
+        .clone();
+    let hash = json!({"terms_hash": deal["terms_hash"]});
+    let deal = m
+        .act(&m.licensee.access_token, &deal, "sign", hash.clone())
+        .await
+        .assert_status(200)
+        .clone();
+    let request_path = format!("/api/v1/requests/{request_id}");
+    let before = app.get(&request_path, Some(&m.licensee.access_token)).await;
+    assert_eq!(before.assert_status(200)["status"], "open");
+    let deal = m
+        .act(&m.licensor.access_token, &deal, "sign", hash)
+        .await
+        .assert_status(200)
+        .clone();
+    assert_eq!(deal["state"], "executed");
+    let after = app.get(&request_path, Some(&m.licensee.access_token)).await;
+    assert_eq!(after.assert_status(200)["status"], "closed");
 }
 
 /// A member who switched off counter mails still gets them for a deal they watch.
