@@ -119,7 +119,8 @@ impl Application {
                     api::problem::ApiError::bad_request(format!("invalid path: {err}")).into()
                 }))
                 .configure(api::configure)
-                .openapi_service(|openapi| {
+                .openapi_service(|mut openapi| {
+                    api::openapi::complete(&mut openapi);
                     let document = web::Data::new(openapi.to_json().unwrap_or_default());
                     web::resource("/api/openapi.json")
                         .app_data(document)

@@ -273,9 +273,17 @@ pub struct PasswordResetRequest {
     pub email: String,
 }
 
+/// The answer to a password-reset request: the same whatever the address.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetAccepted {
+    /// Always `accepted`.
+    pub status: &'static str,
+    pub detail: &'static str,
+}
+
 /// E-mail a single-use reset token (valid one hour) if the address has an account.
 /// Always 202, so the answer reveals nothing about which addresses exist.
-#[utoipa::path(tag = "auth", request_body = PasswordResetRequest, responses((status = 202)))]
+#[utoipa::path(tag = "auth", request_body = PasswordResetRequest, responses((status = 202, body = ResetAccepted)))]
 #[post("/auth/password-reset")]
 pub async fn password_reset(
     state: web::Data<AppState>,
@@ -287,10 +295,10 @@ pub async fn password_reset(
         .db
         .run(move |conn| service::request_password_reset(conn, &email, &public_url))
         .await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({
-        "status": "accepted",
-        "detail": "if the address has an account, a reset link is on its way"
-    })))
+    Ok(HttpResponse::Accepted().json(ResetAccepted {
+        status: "accepted",
+        detail: "if the address has an account, a reset link is on its way",
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

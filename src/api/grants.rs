@@ -403,6 +403,7 @@ pub struct PaymentRequest {
     (status = 201, body = InstallmentView),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The installment was cancelled by a termination", body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/installments/{id}/payments")]

@@ -439,6 +439,7 @@ pub async fn get_request(
 /// Withdraw an open request. Negotiators and owners of the licensee only.
 #[utoipa::path(tag = "marketplace", security(("bearer" = [])), responses(
     (status = 200, body = RequestView),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json"),
 ))]
