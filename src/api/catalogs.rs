@@ -336,6 +336,8 @@ pub struct TrackQuery {
     pub genre: Option<String>,
     /// Words the title contains.
     pub q: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -349,6 +351,7 @@ const MAX_SCAN_PER_PAGE: usize = 20_000;
 #[utoipa::path(tag = "catalogs", security(("bearer" = [])), params(TrackQuery), responses(
     (status = 200, body = Page<TrackView>),
     (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`isrc` is not a valid ISRC", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/catalogs/{id}/tracks")]
 pub async fn list_tracks(

@@ -466,6 +466,8 @@ pub struct AvailabilityQuery {
     pub end_date: NaiveDate,
     /// Whether the rights would be exclusive (default false).
     pub exclusive: Option<bool>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

@@ -566,6 +566,7 @@ pub struct BrowseQuery {
     /// With `mine`: draft, published, withdrawn or expired.
     pub status: Option<String>,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -133,3 +133,42 @@ fn problem(description: &str) -> Response {
         )
         .build()
 }
+
+/// The methods each documented path answers, for the `Allow` header RFC 9110 requires
+/// on a 405. Taken from the completed document, which lists every route (a test holds
+/// it to that), so the header cannot drift from the routes.
+#[derive(Debug, Default)]
+pub struct AllowedMethods(std::collections::HashMap<String, String>);
+
+impl AllowedMethods {
+    pub fn from_document(doc: &OpenApi) -> Self {
+        let map = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("HEAD", item.head.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                    ("OPTIONS", item.options.is_some()),
+                    ("TRACE", item.trace.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(name, present)| present.then_some(name))
+                .collect::<Vec<_>>()
+                .join(", ");
+                (path.clone(), methods)
+            })
+            .collect();
+        AllowedMethods(map)
+    }
+
+    /// The `Allow` value for a route pattern (`/api/v1/deals/{id}`) or a literal path.
+    pub fn for_path(&self, pattern: &str) -> Option<&str> {
+        self.0.get(pattern).map(String::as_str)
+    }
+}

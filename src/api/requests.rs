@@ -346,6 +346,7 @@ pub struct RequestListQuery {
     /// Only the caller's own requests, in every state (default: every open request visible to the caller).
     pub mine: Option<bool>,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
