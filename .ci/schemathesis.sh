@@ -12,6 +12,8 @@
 #
 # Exit status: 0 when schemathesis finds nothing, non-zero otherwise. The server
 # is always stopped (trap). Usage: .ci/schemathesis.sh [BINARY]
+# While investigating: SCHEMATHESIS_MAX_EXAMPLES, SCHEMATHESIS_SEED, and
+# SCHEMATHESIS_ARGS (extra options, e.g. "--include-path-regex /deals --report har").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -252,7 +254,8 @@ set +e
   --request-timeout 30 \
   --continue-on-failure \
   --no-color \
-  --report junit --report-dir "$report" 2>&1 | tee "$work/schemathesis.out"
+  --report junit --report-dir "$report" \
+  ${SCHEMATHESIS_ARGS:-} 2>&1 | tee "$work/schemathesis.out"
 rc=${PIPESTATUS[0]}
 set -e
 

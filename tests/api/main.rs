@@ -9,3 +9,4 @@ mod deals;
 mod foundation;
 mod mail;
 mod marketplace;
+mod openapi;
