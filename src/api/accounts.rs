@@ -143,7 +143,9 @@ fn client_address(req: &HttpRequest, trust_forwarded: bool) -> String {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewOrganization {
     pub name: String,
-    /// `platform`, `label` or `publisher`.
+    /// `platform`, `label` or `publisher`. Read as a string so that another value is a
+    /// 422 on `organization.kind` from the domain check, not a serde message.
+    #[schema(value_type = OrganizationKind)]
     pub kind: String,
 }
 
