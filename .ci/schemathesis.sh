@@ -45,7 +45,12 @@ fi
 # ---- the server ------------------------------------------------------------------------
 work=$(mktemp -d)
 server_pid=""
+fuzzer_pid=""
 cleanup() {
+  if [ -n "$fuzzer_pid" ] && kill -0 "$fuzzer_pid" 2>/dev/null; then
+    kill "$fuzzer_pid" 2>/dev/null || true
+    wait "$fuzzer_pid" 2>/dev/null || true
+  fi
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -INT "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -244,6 +249,8 @@ TOML
 report="${SCHEMATHESIS_REPORT_DIR:-target/schemathesis-report}"
 mkdir -p "$report"
 echo "ci: schemathesis: fuzzing $base/api/openapi.json ($max_examples examples per operation and phase)"
+# In the background with `wait`, so an interruption is handled at once (the EXIT trap
+# stops the fuzzer and the server) instead of after the whole run.
 set +e
 "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$base/api/openapi.json" \
   --header "Authorization: Bearer $licensor" \
@@ -258,8 +265,15 @@ set +e
   --continue-on-failure \
   --no-color \
   --report junit --report-dir "$report" \
-  ${SCHEMATHESIS_ARGS:-} 2>&1 | tee "$work/schemathesis.out"
-rc=${PIPESTATUS[0]}
+  ${SCHEMATHESIS_ARGS:-} >"$work/schemathesis.out" 2>&1 &
+fuzzer_pid=$!
+# Shown as it runs; `tail` ends by itself once the fuzzer has exited and all is printed.
+tail -n +1 -f --pid="$fuzzer_pid" "$work/schemathesis.out" &
+tail_pid=$!
+wait "$fuzzer_pid"
+rc=$?
+fuzzer_pid=""
+wait "$tail_pid"
 set -e
 
 # A 5xx is logged by the server with its cause (`request failed`); show them next to
