@@ -201,7 +201,8 @@ pub struct LoginRequest {
 #[utoipa::path(tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = Session),
     (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 429, description = "Throttled; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "Throttled after repeated failures, even for the right password", body = Problem, content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds until a login may be tried again"))),
 ))]
 #[post("/auth/login")]
 pub async fn login(

@@ -214,7 +214,10 @@ pub struct OpenDealRequest {
 #[utoipa::path(tag = "deals", security(("bearer" = [])), request_body = OpenDealRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result", pattern = "^[!-~]{1,255}$")),
     responses(
-        (status = 201, body = DealView, headers(("ETag" = String))),
+        (status = 201, body = DealView, headers(
+            ("ETag" = String, description = "The deal's version, `\"1\"`; absent on a replayed answer (read `version`)"),
+            ("idempotent-replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"),
+        )),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -346,7 +349,7 @@ pub async fn list_deals(
 
 /// One deal: current terms, state, turn, version (also as ETag), signatures, allowed actions.
 #[utoipa::path(tag = "deals", security(("bearer" = [])), responses(
-    (status = 200, body = DealView, headers(("ETag" = String))),
+    (status = 200, body = DealView, headers(("ETag" = String, description = "The deal's version, for `If-Match`"))),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/deals/{id}")]
@@ -624,7 +627,10 @@ macro_rules! transition_endpoint {
                 ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result", pattern = "^[!-~]{1,255}$"),
             ),
             responses(
-                (status = 200, body = DealView, headers(("ETag" = String))),
+                (status = 200, body = DealView, headers(
+                    ("ETag" = String, description = "The deal's new version; absent on a replayed answer (read `version`)"),
+                    ("idempotent-replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"),
+                )),
                 (status = 403, body = Problem, content_type = "application/problem+json"),
                 (status = 404, body = Problem, content_type = "application/problem+json"),
                 (status = 409, description = "Not allowed in the current state (names the state and the allowed actions), or execution refused with a conflict report", body = Problem, content_type = "application/problem+json"),

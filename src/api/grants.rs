@@ -179,7 +179,8 @@ pub async fn grant_tracks(
 /// Every granted ISRC as CSV (`isrc,title,artists,label,release_date`), for loading
 /// into a platform's own systems. Streams in chunks; memory stays flat.
 #[utoipa::path(tag = "grants", security(("bearer" = [])), responses(
-    (status = 200, content_type = "text/csv", body = String),
+    (status = 200, content_type = "text/csv", body = String,
+        headers(("Content-Disposition" = String, description = "`attachment; filename=\"grant-<id>.csv\"`"))),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/grants/{id}/tracks.csv")]

@@ -119,6 +119,22 @@ fn complete_operation(path: &str, op: &mut Operation) {
             problem("No database connection could be had in time; retry later"),
         );
     }
+    // Set by the request-id middleware on every answer, errors included.
+    for response in op.responses.responses.values_mut() {
+        if let RefOr::T(response) = response {
+            response
+                .headers
+                .entry("x-request-id".into())
+                .or_insert_with(|| {
+                    HeaderBuilder::new()
+                        .schema(ObjectBuilder::new().schema_type(Type::String))
+                        .description(Some(
+                            "This request's id, in the server's logs; quote it when reporting a problem",
+                        ))
+                        .build()
+                });
+        }
+    }
 }
 
 /// A problem+json answer with the shared `Problem` schema.
