@@ -13,7 +13,8 @@
 #
 # Exit status: 0 when schemathesis finds nothing, non-zero otherwise. The server
 # is always stopped (trap). Usage: .ci/schemathesis.sh [BINARY]
-# While investigating: SCHEMATHESIS_MAX_EXAMPLES, SCHEMATHESIS_SEED, and
+# While investigating: SCHEMATHESIS_MAX_EXAMPLES, SCHEMATHESIS_SEED,
+# SCHEMATHESIS_PHASES (default examples,coverage,fuzzing; `stateful` is off in CI) and
 # SCHEMATHESIS_ARGS (extra options, e.g. "--include-path-regex /deals --report har").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,7 @@ if [ ! -x "$venv/bin/schemathesis" ] || ! cmp -s "$requirements" "$venv/requirem
     fail "pip install -r $requirements failed"
   cp "$requirements" "$venv/requirements.txt"
 fi
+venv=$(cd "$venv" && pwd)
 
 # ---- the server ------------------------------------------------------------------------
 work=$(mktemp -d)
@@ -187,6 +189,11 @@ echo "ci: schemathesis: seeded catalog $catalog (400 tracks), slices, offer, req
 # otherwise, so both the real code paths and the 404s are exercised.
 ids() { printf '"%s", ' "$@" | sed 's/, $//'; }
 cat >"$work/schemathesis.toml" <<TOML
+# Its state between runs (cases that failed before are replayed first) stays under
+# target/, out of the work tree.
+[cache]
+directory = "$PWD/target/schemathesis-cache"
+
 [dictionaries.deals]
 values = [$(ids "$executed" "$negotiating" "$draft")]
 [dictionaries.catalogs]
@@ -248,15 +255,17 @@ TOML
 
 report="${SCHEMATHESIS_REPORT_DIR:-target/schemathesis-report}"
 mkdir -p "$report"
+report=$(cd "$report" && pwd)
 echo "ci: schemathesis: fuzzing $base/api/openapi.json ($max_examples examples per operation and phase)"
 # In the background with `wait`, so an interruption is handled at once (the EXIT trap
 # stops the fuzzer and the server) instead of after the whole run.
 set +e
-"$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$base/api/openapi.json" \
+# Run from the scratch directory: Hypothesis leaves a `.hypothesis/` wherever it runs.
+(cd "$work" && exec "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$base/api/openapi.json" \
   --header "Authorization: Bearer $licensor" \
   --checks all \
   --exclude-checks positive_data_acceptance \
-  --phases examples,coverage,fuzzing \
+  --phases "${SCHEMATHESIS_PHASES:-examples,coverage,fuzzing}" \
   --max-examples "$max_examples" \
   --workers 2 \
   --seed "${SCHEMATHESIS_SEED:-1}" \
@@ -265,7 +274,7 @@ set +e
   --continue-on-failure \
   --no-color \
   --report junit --report-dir "$report" \
-  ${SCHEMATHESIS_ARGS:-} >"$work/schemathesis.out" 2>&1 &
+  ${SCHEMATHESIS_ARGS:-}) >"$work/schemathesis.out" 2>&1 &
 fuzzer_pid=$!
 # Shown as it runs; `tail` ends by itself once the fuzzer has exited and all is printed.
 tail -n +1 -f --pid="$fuzzer_pid" "$work/schemathesis.out" &
