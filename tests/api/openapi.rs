@@ -149,6 +149,10 @@ async fn every_operation_documents_its_errors(backend: Backend) {
                 );
             }
             for (status, response) in responses {
+                assert!(
+                    response["headers"]["x-request-id"].is_object(),
+                    "{at} {status} does not declare x-request-id"
+                );
                 if status.starts_with('2') {
                     continue;
                 }
@@ -169,6 +173,13 @@ async fn every_operation_documents_its_errors(backend: Backend) {
         unauthenticated["headers"]["WWW-Authenticate"].is_object(),
         "{unauthenticated}"
     );
+    let throttled = &doc["paths"]["/api/v1/auth/login"]["post"]["responses"]["429"];
+    assert!(
+        throttled["headers"]["Retry-After"].is_object(),
+        "{throttled}"
+    );
+    let submitted = &doc["paths"]["/api/v1/deals/{id}/submit"]["post"]["responses"]["200"];
+    assert!(submitted["headers"]["ETag"].is_object(), "{submitted}");
 }
 
 /// RFC 9110: a 405 names the methods the resource accepts (schemathesis'
