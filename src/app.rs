@@ -42,6 +42,8 @@ pub enum StartupError {
     Metrics(String),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error("the OpenAPI document cannot be serialized: {0}")]
+    OpenApi(String),
 }
 
 pub struct Application {
@@ -101,6 +103,15 @@ impl Application {
             settings: settings.clone(),
         });
         let json_limit = JsonLimit(settings.max_json_bytes);
+        // Built once for all workers: the document served at /api/openapi.json and the
+        // `Allow` header of 405 answers both come from it.
+        let openapi = openapi_document();
+        let openapi_json = web::Data::new(OpenApiJson(
+            openapi
+                .to_json()
+                .map_err(|e| StartupError::OpenApi(e.to_string()))?,
+        ));
+        let allowed_methods = web::Data::new(api::openapi::AllowedMethods::from_document(&openapi));
 
         let mut server = HttpServer::new(move || {
             App::new()
@@ -118,14 +129,14 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(|err, _| {
                     api::problem::ApiError::bad_request(format!("invalid path: {err}")).into()
                 }))
+                .app_data(allowed_methods.clone())
                 .configure(api::configure)
-                .openapi_service(|openapi| {
-                    let document = web::Data::new(openapi.to_json().unwrap_or_default());
-                    web::resource("/api/openapi.json")
-                        .app_data(document)
-                        .route(web::get().to(serve_openapi))
-                })
                 .into_app()
+                .service(
+                    web::resource("/api/openapi.json")
+                        .app_data(openapi_json.clone())
+                        .route(web::get().to(serve_openapi)),
+                )
                 .wrap(ErrorHandlers::new().default_handler(problem::problem_for_framework_errors))
                 .wrap(prometheus.clone())
                 .wrap_fn(|req, srv| {
@@ -212,8 +223,24 @@ impl Application {
     }
 }
 
-async fn serve_openapi(document: web::Data<String>) -> HttpResponse {
+/// The OpenAPI document of every route the server mounts, completed with the shared
+/// error answers (`api::openapi::complete`). The routes are mounted on a throw-away app
+/// only to collect their documentation, so this needs no database; tests use it too.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = App::new()
+        .into_utoipa_app()
+        .openapi(api::ApiDoc::openapi())
+        .configure(api::configure)
+        .split_for_parts();
+    api::openapi::complete(&mut doc);
+    doc
+}
+
+/// The serialized document, shared by the workers.
+struct OpenApiJson(String);
+
+async fn serve_openapi(document: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(document.get_ref().clone())
+        .body(document.0.clone())
 }

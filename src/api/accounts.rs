@@ -143,7 +143,9 @@ fn client_address(req: &HttpRequest, trust_forwarded: bool) -> String {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewOrganization {
     pub name: String,
-    /// `platform`, `label` or `publisher`.
+    /// `platform`, `label` or `publisher`. Read as a string so that another value is a
+    /// 422 on `organization.kind` from the domain check, not a serde message.
+    #[schema(value_type = OrganizationKind)]
     pub kind: String,
 }
 
@@ -199,7 +201,8 @@ pub struct LoginRequest {
 #[utoipa::path(tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = Session),
     (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 429, description = "Throttled; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "Throttled after repeated failures, even for the right password", body = Problem, content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds until a login may be tried again"))),
 ))]
 #[post("/auth/login")]
 pub async fn login(
@@ -273,9 +276,17 @@ pub struct PasswordResetRequest {
     pub email: String,
 }
 
+/// The answer to a password-reset request: the same whatever the address.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetAccepted {
+    /// Always `accepted`.
+    pub status: &'static str,
+    pub detail: &'static str,
+}
+
 /// E-mail a single-use reset token (valid one hour) if the address has an account.
 /// Always 202, so the answer reveals nothing about which addresses exist.
-#[utoipa::path(tag = "auth", request_body = PasswordResetRequest, responses((status = 202)))]
+#[utoipa::path(tag = "auth", request_body = PasswordResetRequest, responses((status = 202, body = ResetAccepted)))]
 #[post("/auth/password-reset")]
 pub async fn password_reset(
     state: web::Data<AppState>,
@@ -287,10 +298,10 @@ pub async fn password_reset(
         .db
         .run(move |conn| service::request_password_reset(conn, &email, &public_url))
         .await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({
-        "status": "accepted",
-        "detail": "if the address has an account, a reset link is on its way"
-    })))
+    Ok(HttpResponse::Accepted().json(ResetAccepted {
+        status: "accepted",
+        detail: "if the address has an account, a reset link is on its way",
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

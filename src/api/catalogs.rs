@@ -257,9 +257,16 @@ impl std::io::Read for ChannelReader {
 /// line; ISRCs already in the catalog are skipped (re-running a file changes nothing).
 /// A wrong header or a broken upload imports nothing.
 #[utoipa::path(tag = "catalogs", security(("bearer" = [])),
-    request_body(content = String, content_type = "text/csv", description = "CSV or NDJSON rows"),
+    request_body(description = "CSV or NDJSON rows", content(
+        (String = "text/csv"),
+        (String = "application/x-ndjson"),
+        (String = "application/ndjson"),
+        (String = "application/jsonl"),
+    )),
     responses(
         (status = 200, body = ImportReport),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The catalog would pass 2,147,483,647 tracks", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unusable file (e.g. wrong header); nothing imported", body = Problem, content_type = "application/problem+json"),
@@ -329,6 +336,8 @@ pub struct TrackQuery {
     pub genre: Option<String>,
     /// Words the title contains.
     pub q: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -342,6 +351,7 @@ const MAX_SCAN_PER_PAGE: usize = 20_000;
 #[utoipa::path(tag = "catalogs", security(("bearer" = [])), params(TrackQuery), responses(
     (status = 200, body = Page<TrackView>),
     (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`isrc` is not a valid ISRC", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/catalogs/{id}/tracks")]
 pub async fn list_tracks(

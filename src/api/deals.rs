@@ -212,9 +212,12 @@ pub struct OpenDealRequest {
 
 /// Open a deal as a draft (revision 1), seen only by the caller's organization until submitted.
 #[utoipa::path(tag = "deals", security(("bearer" = [])), request_body = OpenDealRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result", pattern = "^[!-~]{1,255}$")),
     responses(
-        (status = 201, body = DealView, headers(("ETag" = String))),
+        (status = 201, body = DealView, headers(
+            ("ETag" = String, description = "The deal's version, `\"1\"`; absent on a replayed answer (read `version`)"),
+            ("idempotent-replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"),
+        )),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -293,7 +296,10 @@ fn require_json(req: &HttpRequest, body: &[u8]) -> Result<(), ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct DealListQuery {
     /// Only deals in this state.
+    #[param(value_type = Option<DealState>)]
     pub state: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -343,7 +349,7 @@ pub async fn list_deals(
 
 /// One deal: current terms, state, turn, version (also as ETag), signatures, allowed actions.
 #[utoipa::path(tag = "deals", security(("bearer" = [])), responses(
-    (status = 200, body = DealView, headers(("ETag" = String))),
+    (status = 200, body = DealView, headers(("ETag" = String, description = "The deal's version, for `If-Match`"))),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/deals/{id}")]
@@ -547,12 +553,28 @@ fn if_match(req: &HttpRequest) -> Result<i32, ApiError> {
     value
         .to_str()
         .ok()
-        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|v| v.parse().ok())
+        .and_then(parse_version_tag)
         .ok_or_else(|| ApiError::BadRequest {
             detail: "must be the ETag of the deal, e.g. \"3\"".into(),
             field: Some("If-Match".into()),
         })
+}
+
+/// `"3"`, `W/"3"` or a bare `3`, exactly as the OpenAPI document's pattern says
+/// on `If-Match`; anything else (`"3`, `W/3`, `-3`) is not a version we issued.
+fn parse_version_tag(value: &str) -> Option<i32> {
+    let digits = match value.strip_prefix("W/") {
+        Some(weak) => weak.strip_prefix('"')?.strip_suffix('"')?,
+        None => match value.strip_prefix('"') {
+            Some(quoted) => quoted.strip_suffix('"')?,
+            None => value,
+        },
+    };
+    // Nine digits always fit an i32; versions never come near.
+    if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 async fn run_transition(
@@ -601,11 +623,14 @@ macro_rules! transition_endpoint {
         #[doc = $doc]
         #[utoipa::path(tag = "deals", security(("bearer" = [])), request_body = TransitionRequest,
             params(
-                ("If-Match" = String, Header, description = "The deal's current ETag"),
-                ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result"),
+                ("If-Match" = String, Header, description = "The deal's current ETag: `\"3\"`, `W/\"3\"` or `3`", pattern = r#"^(W/)?"[0-9]{1,9}"$|^[0-9]{1,9}$"#),
+                ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result", pattern = "^[!-~]{1,255}$"),
             ),
             responses(
-                (status = 200, body = DealView, headers(("ETag" = String))),
+                (status = 200, body = DealView, headers(
+                    ("ETag" = String, description = "The deal's new version; absent on a replayed answer (read `version`)"),
+                    ("idempotent-replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"),
+                )),
                 (status = 403, body = Problem, content_type = "application/problem+json"),
                 (status = 404, body = Problem, content_type = "application/problem+json"),
                 (status = 409, description = "Not allowed in the current state (names the state and the allowed actions), or execution refused with a conflict report", body = Problem, content_type = "application/problem+json"),

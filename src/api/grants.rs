@@ -179,7 +179,8 @@ pub async fn grant_tracks(
 /// Every granted ISRC as CSV (`isrc,title,artists,label,release_date`), for loading
 /// into a platform's own systems. Streams in chunks; memory stays flat.
 #[utoipa::path(tag = "grants", security(("bearer" = [])), responses(
-    (status = 200, content_type = "text/csv", body = String),
+    (status = 200, content_type = "text/csv", body = String,
+        headers(("Content-Disposition" = String, description = "`attachment; filename=\"grant-<id>.csv\"`"))),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/grants/{id}/tracks.csv")]
@@ -403,6 +404,7 @@ pub struct PaymentRequest {
     (status = 201, body = InstallmentView),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The installment was cancelled by a termination", body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/installments/{id}/payments")]
@@ -465,6 +467,8 @@ pub struct AvailabilityQuery {
     pub end_date: NaiveDate,
     /// Whether the rights would be exclusive (default false).
     pub exclusive: Option<bool>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

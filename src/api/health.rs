@@ -42,3 +42,18 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
         database: Some(state.db.backend().name()),
     }))
 }
+
+/// Prometheus metrics in the text exposition format (HTTP request counts and latencies by
+/// route, the mail outbox). Served by the metrics middleware, not a handler: this item
+/// only documents it.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, content_type = "text/plain", body = String),
+))]
+pub fn metrics() {}
+
+/// This OpenAPI 3.1 document. Served by the application's wiring (`src/app.rs`), after
+/// the handlers are mounted: this item only documents it.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations", responses(
+    (status = 200, content_type = "application/json", body = Object),
+))]
+pub fn openapi_document() {}

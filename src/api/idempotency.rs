@@ -110,11 +110,12 @@ where
     let Some(key) = req.headers().get(HEADER) else {
         return work().await.map(|s| s.into_response(false));
     };
+    // Exactly what the OpenAPI document declares (`^[!-~]{1,255}$`): visible ASCII, no
+    // spaces, so the fuzzer's schema-violating keys are refused, not silently trimmed.
     let key = key
         .to_str()
         .ok()
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| ApiError::BadRequest {
             detail: "must be 1 to 255 visible characters".into(),
             field: Some("Idempotency-Key".into()),

@@ -205,6 +205,7 @@ pub struct DirectoryQuery {
     /// Part of the name, case-insensitive.
     pub q: Option<String>,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

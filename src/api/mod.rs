@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod marketplace;
 pub mod notifications;
 pub mod offers;
+pub mod openapi;
 pub mod pagination;
 pub mod problem;
 pub mod requests;
@@ -30,6 +31,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
         description = "Copyright sublicensing marketplace between music platforms. Errors are RFC 9457 problem+json; see docs/api.md.",
         version = "1"
     ),
+    // The two routes that are not handlers (middleware and wiring), documented by hand.
+    paths(health::metrics, health::openapi_document),
     components(schemas(problem::Problem, crate::domain::FieldError)),
     modifiers(&BearerAuth),
     tags(

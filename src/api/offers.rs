@@ -432,6 +432,7 @@ fn not_allowed(offer: &Offer, action: &str) -> ApiError {
 /// Publish a draft offer (409 unless it is a draft that has not expired).
 #[utoipa::path(tag = "marketplace", security(("bearer" = [])), responses(
     (status = 200, body = OfferView),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -488,6 +489,7 @@ pub async fn publish_offer(
 /// Withdraw a draft or published offer; it leaves the marketplace at once.
 #[utoipa::path(tag = "marketplace", security(("bearer" = [])), responses(
     (status = 200, body = OfferView),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -564,6 +566,7 @@ pub struct BrowseQuery {
     /// With `mine`: draft, published, withdrawn or expired.
     pub status: Option<String>,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -250,12 +250,21 @@ pub fn problem_for_framework_errors<B: MessageBody + 'static>(
     }
     let mut status = res.status();
     // Routing falls through to "not found" when the path exists but no route accepts the
-    // method; the resource map tells the two apart.
+    // method; the resource map tells the two apart. `/metrics` is answered by middleware,
+    // not a resource, so the documented paths are asked too.
+    let path = res.request().path();
+    let pattern = res
+        .request()
+        .resource_map()
+        .match_pattern(path)
+        .unwrap_or_else(|| path.to_string());
+    let allow = res
+        .request()
+        .app_data::<actix_web::web::Data<crate::api::openapi::AllowedMethods>>()
+        .and_then(|allowed| allowed.for_path(&pattern))
+        .and_then(|methods| HeaderValue::from_str(methods).ok());
     if status == StatusCode::NOT_FOUND
-        && res
-            .request()
-            .resource_map()
-            .has_resource(res.request().path())
+        && (res.request().resource_map().has_resource(path) || allow.is_some())
     {
         status = StatusCode::METHOD_NOT_ALLOWED;
     }
@@ -269,7 +278,11 @@ pub fn problem_for_framework_errors<B: MessageBody + 'static>(
         s => s.canonical_reason().unwrap_or("error").to_string(),
     };
     let (req, _) = res.into_parts();
-    let response: HttpResponse<BoxBody> = problem_response(&status_problem(status, detail));
+    let mut response: HttpResponse<BoxBody> = problem_response(&status_problem(status, detail));
+    // RFC 9110 §15.5.6: a 405 lists the methods the resource does accept.
+    if let (StatusCode::METHOD_NOT_ALLOWED, Some(allow)) = (status, allow) {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, response).map_into_right_body(),
     ))

@@ -346,6 +346,7 @@ pub struct RequestListQuery {
     /// Only the caller's own requests, in every state (default: every open request visible to the caller).
     pub mine: Option<bool>,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -439,6 +440,7 @@ pub async fn get_request(
 /// Withdraw an open request. Negotiators and owners of the licensee only.
 #[utoipa::path(tag = "marketplace", security(("bearer" = [])), responses(
     (status = 200, body = RequestView),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json"),
 ))]

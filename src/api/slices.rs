@@ -99,6 +99,7 @@ pub struct CreateSlice {
 /// attributes AND-ed; `include_isrcs` are added and `exclude_isrcs` removed last.
 #[utoipa::path(tag = "slices", security(("bearer" = [])), request_body = CreateSlice, responses(
     (status = 201, body = CreatedSliceView),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]

@@ -10,3 +10,4 @@ mod foundation;
 mod guide;
 mod mail;
 mod marketplace;
+mod openapi;
