@@ -2,7 +2,7 @@
 //! their frozen track sets and a CSV export), the payment schedule with
 //! recorded payments, and catalog availability.
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::caller::Caller;
 use super::catalogs::{track_cursor, TrackView};
 use super::extract::ApiJson;
+use super::idempotency::{self, Stored};
 use super::pagination::{encode_cursor, Page, PageQuery};
 use super::problem::{ApiError, Problem};
 use crate::app::AppState;
@@ -388,7 +389,7 @@ pub async fn schedule(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
     /// Decimal string in the installment's currency; at most the balance.
@@ -399,16 +400,22 @@ pub struct PaymentRequest {
 }
 
 /// Record money received against an installment (the licensor's negotiators and up).
-/// Overpayment is refused.
-#[utoipa::path(tag = "grants", security(("bearer" = [])), request_body = PaymentRequest, responses(
-    (status = 201, body = InstallmentView),
+/// Overpayment is refused. Send an `Idempotency-Key` so a retried request can never
+/// record the same payment twice.
+#[utoipa::path(tag = "grants", security(("bearer" = [])), request_body = PaymentRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result", pattern = "^[!-~]{1,255}$")),
+    responses(
+    (status = 201, body = InstallmentView, headers(
+        ("idempotent-replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"),
+    )),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "The installment was cancelled by a termination", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The installment was cancelled by a termination, or a request with the same Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/installments/{id}/payments")]
 pub async fn record_payment(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
@@ -419,39 +426,39 @@ pub async fn record_payment(
     let org = caller.organization_id().to_string();
     let user = caller.user_id().to_string();
     let id = path.into_inner();
-    let view = state
-        .db
-        .run(move |conn| {
-            let row = payments::record_payment(
-                conn,
-                &org,
-                &user,
-                &id,
-                NewPayment {
-                    amount: body.amount,
-                    paid_on: body.paid_on,
-                    reference: body.reference,
-                },
-            )?;
-            let currency = Currency::parse(&row.currency).ok();
-            let recorded =
-                deal_rows::payments_for_installments(conn, std::slice::from_ref(&row.id))?
-                    .into_iter()
-                    .map(|p| PaymentView {
-                        amount: currency.as_ref().map_or_else(
-                            || p.amount_minor.to_string(),
-                            |c| money(c, p.amount_minor),
-                        ),
-                        id: p.id,
-                        paid_on: p.paid_on,
-                        reference: p.reference,
-                        recorded_by: p.recorded_by,
-                    })
-                    .collect();
-            Ok::<_, DealError>(installment_view(row, recorded))
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+    // The path (the installment) is part of the fingerprint already.
+    idempotency::once_for(&state, &req, caller.user_id(), &body, || async {
+        let payment = NewPayment {
+            amount: body.amount.clone(),
+            paid_on: body.paid_on,
+            reference: body.reference.clone(),
+        };
+        let id = id.clone();
+        let view = state
+            .db
+            .run(move |conn| {
+                let row = payments::record_payment(conn, &org, &user, &id, payment)?;
+                let currency = Currency::parse(&row.currency).ok();
+                let recorded =
+                    deal_rows::payments_for_installments(conn, std::slice::from_ref(&row.id))?
+                        .into_iter()
+                        .map(|p| PaymentView {
+                            amount: currency.as_ref().map_or_else(
+                                || p.amount_minor.to_string(),
+                                |c| money(c, p.amount_minor),
+                            ),
+                            id: p.id,
+                            paid_on: p.paid_on,
+                            reference: p.reference,
+                            recorded_by: p.recorded_by,
+                        })
+                        .collect();
+                Ok::<_, DealError>(installment_view(row, recorded))
+            })
+            .await?;
+        Stored::created(view)
+    })
+    .await
 }
 
 // ---- availability -------------------------------------------------------------------

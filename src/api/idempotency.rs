@@ -26,6 +26,15 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// A 201 with `view` as its body.
+    pub fn created(view: impl serde::Serialize) -> Result<Self, ApiError> {
+        Ok(Stored {
+            status: StatusCode::CREATED,
+            body: serde_json::to_value(view).map_err(|e| ApiError::Internal(e.to_string()))?,
+            etag: None,
+        })
+    }
+
     pub fn into_response(self, replayed: bool) -> HttpResponse {
         let mut builder = HttpResponse::build(self.status);
         if let Some(etag) = &self.etag {
@@ -40,7 +49,11 @@ impl Stored {
 
 enum Claim {
     Fresh,
-    Replay { status: u16, body: String },
+    Replay {
+        status: u16,
+        body: String,
+        etag: Option<String>,
+    },
     Mismatch,
     InFlight,
 }
@@ -73,26 +86,50 @@ fn claim(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
         )) => {
-            let (stored_fp, status, body): (String, Option<i32>, Option<String>) =
-                idempotency_keys::table
-                    .find((user_id, key))
-                    .select((
-                        idempotency_keys::fingerprint,
-                        idempotency_keys::status_code,
-                        idempotency_keys::response_body,
-                    ))
-                    .first(conn)?;
+            let (stored_fp, status, body, etag): (
+                String,
+                Option<i32>,
+                Option<String>,
+                Option<String>,
+            ) = idempotency_keys::table
+                .find((user_id, key))
+                .select((
+                    idempotency_keys::fingerprint,
+                    idempotency_keys::status_code,
+                    idempotency_keys::response_body,
+                    idempotency_keys::response_etag,
+                ))
+                .first(conn)?;
             Ok(match (stored_fp == fingerprint, status, body) {
                 (false, _, _) => Claim::Mismatch,
                 (true, Some(status), Some(body)) => Claim::Replay {
                     status: status as u16,
                     body,
+                    etag,
                 },
                 _ => Claim::InFlight,
             })
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// [`once`] for handlers whose body an extractor already parsed: the parsed request,
+/// serialized again, is what a retry must repeat.
+pub async fn once_for<T, F, Fut>(
+    state: &AppState,
+    req: &HttpRequest,
+    user_id: &str,
+    request: &T,
+    work: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: serde::Serialize,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Stored, ApiError>>,
+{
+    let body = serde_json::to_vec(request).map_err(|e| ApiError::Internal(e.to_string()))?;
+    once(state, req, user_id, &body, work).await
 }
 
 /// Runs `work` once per (caller, key). Without a key it simply runs.
@@ -139,10 +176,13 @@ where
         .run(move |conn| claim(conn, &user, &k, &fp))
         .await?
     {
-        Claim::Replay { status, body } => {
+        Claim::Replay { status, body, etag } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let mut response = HttpResponse::build(status);
             response.insert_header(("idempotent-replayed", "true"));
+            if let Some(etag) = etag {
+                response.insert_header((actix_web::http::header::ETAG, etag));
+            }
             let content_type = if status.is_success() {
                 "application/json"
             } else {
@@ -167,14 +207,19 @@ where
     }
     let result = work().await;
     let user = user_id.to_string();
-    let (status, body) = match &result {
-        Ok(stored) => (Some(stored.status.as_u16()), Some(stored.body.to_string())),
+    let (status, body, etag) = match &result {
+        Ok(stored) => (
+            Some(stored.status.as_u16()),
+            Some(stored.body.to_string()),
+            stored.etag.clone(),
+        ),
         // A refusal is an answer too (a retry gets the same one); a server failure is not.
         Err(e) if !actix_web::ResponseError::status_code(e).is_server_error() => (
             Some(actix_web::ResponseError::status_code(e).as_u16()),
             serde_json::to_string(&e.to_problem()).ok(),
+            None,
         ),
-        Err(_) => (None, None),
+        Err(_) => (None, None, None),
     };
     state
         .db
@@ -186,6 +231,7 @@ where
                         .set((
                             idempotency_keys::status_code.eq(Some(i32::from(status))),
                             idempotency_keys::response_body.eq(Some(body)),
+                            idempotency_keys::response_etag.eq(etag),
                         ))
                         .execute(conn)?;
                 }

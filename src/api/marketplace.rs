@@ -24,7 +24,7 @@ pub const MAX_TARGETS: usize = 100;
 
 /// Who may see a listing: `"public"` (every organization), or a list of
 /// organization ids (only those, and the author).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum AudienceInput {
     /// `"public"`.

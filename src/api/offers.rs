@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::caller::Caller;
 use super::catalogs::TrackView;
 use super::extract::ApiJson;
+use super::idempotency::{self, Stored};
 use super::marketplace::{check_targets, cursor_of, parse_expiry, AudienceInput, OrganizationRef};
 use super::pagination::{decode_cursor, Page, PageQuery};
 use super::problem::{ApiError, Problem};
@@ -166,7 +167,7 @@ pub fn offer_views(
 
 // ---- create, publish, withdraw ------------------------------------------------------
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOffer {
     pub title: String,
@@ -204,19 +205,37 @@ fn terms_context(catalog: &catalogs::Catalog) -> Result<TermsContext, DbError> {
 /// List a slice with asking terms. The terms are validated against what the
 /// catalog holds (territories, usages, period, sublicensable), each problem named
 /// by its field (`terms.territories[1]`). Negotiators and owners only.
-#[utoipa::path(tag = "marketplace", security(("bearer" = [])), request_body = CreateOffer, responses(
-    (status = 201, body = OfferView),
+#[utoipa::path(tag = "marketplace", security(("bearer" = [])), request_body = CreateOffer,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result", pattern = "^[!-~]{1,255}$")),
+    responses(
+    (status = 201, body = OfferView, headers(("idempotent-replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
+    (status = 409, description = "A request with the same Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/offers")]
 pub async fn create_offer(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     body: ApiJson<CreateOffer>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Negotiator)?;
     let body = body.into_inner();
+    let fingerprint = serde_json::to_value(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let user = caller.user_id().to_string();
+    idempotency::once_for(&state, &req, &user, &fingerprint, || {
+        create_offer_once(state.clone(), caller, body)
+    })
+    .await
+}
+
+/// Creates the offer (run at most once per `Idempotency-Key`).
+async fn create_offer_once(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: CreateOffer,
+) -> Result<Stored, ApiError> {
     let org = caller.organization_id().to_string();
     let started = Utc::now();
     let mut errors = ValidationErrors::new();
@@ -333,7 +352,7 @@ pub async fn create_offer(
                 .ok_or_else(|| ApiError::Internal("offer view".into()))
         })
         .await?;
-    Ok(HttpResponse::Created().json(view))
+    Stored::created(view)
 }
 
 /// Whether `offer` can license everything `request` asks for: every territory,

@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
 use super::extract::ApiJson;
+use super::idempotency::{self, Stored};
 use super::marketplace::{check_targets, cursor_of, parse_expiry, AudienceInput, OrganizationRef};
 use super::offers::{offer_covers, offer_views, page_of_matches, within_budget, OfferView};
 use super::pagination::{decode_cursor, Page, PageQuery};
@@ -141,7 +142,7 @@ pub fn request_views(
         .collect()
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     pub title: String,
@@ -167,19 +168,37 @@ pub struct CreateRequest {
 }
 
 /// Publish a request for music. Negotiators and owners only.
-#[utoipa::path(tag = "marketplace", security(("bearer" = [])), request_body = CreateRequest, responses(
-    (status = 201, body = RequestView),
+#[utoipa::path(tag = "marketplace", security(("bearer" = [])), request_body = CreateRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result", pattern = "^[!-~]{1,255}$")),
+    responses(
+    (status = 201, body = RequestView, headers(("idempotent-replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
+    (status = 409, description = "A request with the same Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/requests")]
 pub async fn create_request(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     body: ApiJson<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Negotiator)?;
     let body = body.into_inner();
+    let fingerprint = serde_json::to_value(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let user = caller.user_id().to_string();
+    idempotency::once_for(&state, &req, &user, &fingerprint, || {
+        create_request_once(state.clone(), caller, body)
+    })
+    .await
+}
+
+/// Creates the request (run at most once per `Idempotency-Key`).
+async fn create_request_once(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: CreateRequest,
+) -> Result<Stored, ApiError> {
     let org = caller.organization_id().to_string();
     let mut errors = ValidationErrors::new();
     let title = parse_display_name(&body.title)
@@ -299,7 +318,7 @@ pub async fn create_request(
             Ok::<_, ApiError>(request_view(conn, &org, request, name, true)?)
         })
         .await?;
-    Ok(HttpResponse::Created().json(view))
+    Stored::created(view)
 }
 
 /// A value as the JSON text stored in a column.

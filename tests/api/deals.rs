@@ -684,6 +684,7 @@ async fn retries_and_races(backend: Backend) {
     .assert_problem(422);
     // Opening a deal twice with one key creates one deal.
     let body = json!({"counterparty_id": m.licensor.organization_id, "role": "licensee", "terms": terms(&m.slice_id)});
+    let mut etags = Vec::new();
     for _ in 0..2 {
         let reply = app
             .client
@@ -694,8 +695,13 @@ async fn retries_and_races(backend: Backend) {
             .send()
             .await
             .unwrap();
-        TestApp::reply(reply).await.assert_status(201);
+        let reply = TestApp::reply(reply).await;
+        reply.assert_status(201);
+        etags.push(reply.headers.get("etag").cloned());
     }
+    // The replay carries the first answer's ETag, so a client can go on with If-Match.
+    assert!(etags[0].is_some());
+    assert_eq!(etags[0], etags[1]);
     let mine = app
         .get("/api/v1/deals?state=draft", Some(&m.licensee.access_token))
         .await;
@@ -998,14 +1004,20 @@ async fn payments_termination_and_the_sweeper(backend: Backend) {
     )
     .await
     .assert_problem(403);
-    let partial = app
-        .post(
-            &format!("/api/v1/installments/{first}/payments"),
-            Some(&m.licensor.access_token),
-            &pay("1000000.00"),
-        )
-        .await;
+    // With an Idempotency-Key, a retried payment is recorded once.
+    let keyed = || {
+        app.client
+            .post(app.url(&format!("/api/v1/installments/{first}/payments")))
+            .bearer_auth(&m.licensor.access_token)
+            .header("idempotency-key", "wire-1")
+    };
+    let partial = TestApp::reply(keyed().json(&pay("1000000.00")).send().await.unwrap()).await;
     assert_eq!(partial.assert_status(201)["paid"], "1000000.00");
+    let retry = TestApp::reply(keyed().json(&pay("1000000.00")).send().await.unwrap()).await;
+    assert_eq!(retry.assert_status(201), &partial.body);
+    assert_eq!(retry.headers.get("idempotent-replayed").unwrap(), "true");
+    let other = TestApp::reply(keyed().json(&pay("5.00")).send().await.unwrap()).await;
+    other.assert_problem(422);
     let over = app
         .post(
             &format!("/api/v1/installments/{first}/payments"),

@@ -1280,7 +1280,81 @@ async fn the_openapi_document_lists_the_marketplace(backend: Backend) {
     }
 }
 
+/// A retried creation with the same `Idempotency-Key` answers the first result and
+/// creates nothing more; the same key on another body is refused.
+async fn creating_listings_is_idempotent(backend: Backend) {
+    let m = market(backend).await;
+    let app = &m.app;
+    let post = |path: &str, token: &str, key: &str, body: &Value| {
+        app.client
+            .post(app.url(path))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+    };
+    let offer = offer_body(
+        "Pop for HK",
+        &m.pop_slice,
+        terms(&m.pop_slice),
+        json!("public"),
+    );
+    let token = &m.licensor.access_token;
+    let first = TestApp::reply(
+        post("/api/v1/offers", token, "offer-1", &offer)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let retry = TestApp::reply(
+        post("/api/v1/offers", token, "offer-1", &offer)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(retry.assert_status(201), first.assert_status(201));
+    assert_eq!(retry.headers.get("idempotent-replayed").unwrap(), "true");
+    let mut other = offer.clone();
+    other["title"] = json!("Another title");
+    TestApp::reply(
+        post("/api/v1/offers", token, "offer-1", &other)
+            .await
+            .unwrap(),
+    )
+    .await
+    .assert_problem(422);
+    let mine = m.browse(&m.licensor, "?mine=true").await;
+    assert_eq!(mine["items"].as_array().map(Vec::len), Some(1), "{mine}");
+
+    let request = json!({"title": "Pop for HK", "selector": {"genres": ["Pop"]}, "territories": ["HK"],
+        "usages": ["interactive_streaming"], "start_date": "2027-06-01", "end_date": "2028-12-31",
+        "budget": "1500000.00", "currency": "CNY", "visibility": "public", "expires_at": "2030-01-01T00:00:00Z"});
+    let token = &m.licensee.access_token;
+    let first = TestApp::reply(
+        post("/api/v1/requests", token, "request-1", &request)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let retry = TestApp::reply(
+        post("/api/v1/requests", token, "request-1", &request)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        retry.assert_status(201)["id"],
+        first.assert_status(201)["id"]
+    );
+    let mine = app.get("/api/v1/requests?mine=true", Some(token)).await;
+    assert_eq!(
+        mine.assert_status(200)["items"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
 on_both_backends!(
+    creating_listings_is_idempotent,
     the_openapi_document_lists_the_marketplace,
     offers_cannot_ask_for_rights_the_catalog_does_not_hold,
     drafts_publish_withdraw_and_the_offer_view,
