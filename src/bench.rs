@@ -88,6 +88,71 @@ fn evaluate_on(
     Ok(evaluate(selector, &index).tracks)
 }
 
+/// Where one selector evaluation spends its time: fetching the postings rows,
+/// decoding them into an index, and the bitmap algebra itself.
+struct SelectorProfile {
+    rows: usize,
+    bytes: usize,
+    fetch: Duration,
+    decode: Duration,
+    evaluate: Duration,
+    tracks: u64,
+}
+
+fn profile_selector(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    selector: &ValidatedSelector,
+) -> Result<SelectorProfile, BenchError> {
+    use crate::domain::selector::{AttributeKind, MemoryIndex};
+    let started = Instant::now();
+    let rows = catalogs::load_postings(conn, catalog.no, &selector.needed_postings())?;
+    let fetch = started.elapsed();
+    let started = Instant::now();
+    let bytes = rows.iter().map(|r| r.bitmap.len()).sum();
+    let count = rows.len();
+    let mut builder = MemoryIndex::builder();
+    for row in rows {
+        let kind: AttributeKind = row
+            .kind
+            .parse()
+            .map_err(|_| BenchError::Setup(format!("posting kind {}", row.kind)))?;
+        builder
+            .add_posting(kind, &row.posting_key, &catalogs::decode_set(&row.bitmap)?)
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
+    }
+    let index = builder.build();
+    let decode = started.elapsed();
+    let started = Instant::now();
+    let tracks = evaluate(selector, &index).tracks.len();
+    Ok(SelectorProfile {
+        rows: count,
+        bytes,
+        fetch,
+        decode,
+        evaluate: started.elapsed(),
+        tracks,
+    })
+}
+
+fn write_profile(
+    out: &mut dyn Write,
+    name: &str,
+    p: &SelectorProfile,
+) -> Result<(), BenchError> {
+    writeln!(
+        out,
+        "| {name}, one run split: {} postings rows ({:.1} MiB) fetched / decoded / evaluated → {} tracks | {} / {} / {} |",
+        p.rows,
+        p.bytes as f64 / 1048576.0,
+        p.tracks,
+        ms(p.fetch),
+        ms(p.decode),
+        ms(p.evaluate)
+    )?;
+    Ok(())
+}
+
 /// Runs the whole measurement and prints a Markdown report.
 pub fn run_catalog_bench(
     database_url: &str,
@@ -224,6 +289,11 @@ pub fn run_catalog_bench(
         "| selector: 2 genres × date range → {} tracks | {} |",
         set.len(),
         ms(t)
+    )?;
+    write_profile(
+        out,
+        "selector: 2 genres × date range",
+        &profile_selector(&mut conn, &catalog, &genre_dates)?,
     )?;
 
     let everything_but = Selector {
