@@ -104,21 +104,28 @@ fn profile_selector(
     catalog: &Catalog,
     selector: &ValidatedSelector,
 ) -> Result<SelectorProfile, BenchError> {
-    use crate::domain::selector::{AttributeKind, MemoryIndex};
+    use crate::domain::selector::{AttributeKind, DatePostings, MemoryIndex};
     let started = Instant::now();
-    let rows = catalogs::load_postings(conn, catalog.no, &selector.needed_postings())?;
+    // As `catalogs::load_selector_index` does it, step by step.
+    let dates = if selector.has_date_filter() && !catalogs::has_month_postings(conn, catalog.no)? {
+        DatePostings::YearsDays
+    } else {
+        DatePostings::YearsMonthsDays
+    };
+    let rows = catalogs::load_postings(conn, catalog.no, &selector.needed_postings(dates))?;
     let fetch = started.elapsed();
     let started = Instant::now();
     let bytes = rows.iter().map(|r| r.bitmap.len()).sum();
     let count = rows.len();
     let mut builder = MemoryIndex::builder();
+    builder.date_postings(dates);
     for row in rows {
         let kind: AttributeKind = row
             .kind
             .parse()
             .map_err(|_| BenchError::Setup(format!("posting kind {}", row.kind)))?;
         builder
-            .add_posting(kind, &row.posting_key, &catalogs::decode_set(&row.bitmap)?)
+            .add_posting(kind, &row.posting_key, catalogs::decode_set(&row.bitmap)?)
             .map_err(|e| BenchError::Setup(e.to_string()))?;
     }
     let index = builder.build();
@@ -135,11 +142,7 @@ fn profile_selector(
     })
 }
 
-fn write_profile(
-    out: &mut dyn Write,
-    name: &str,
-    p: &SelectorProfile,
-) -> Result<(), BenchError> {
+fn write_profile(out: &mut dyn Write, name: &str, p: &SelectorProfile) -> Result<(), BenchError> {
     writeln!(
         out,
         "| {name}, one run split: {} postings rows ({:.1} MiB) fetched / decoded / evaluated → {} tracks | {} / {} / {} |",
@@ -266,12 +269,7 @@ pub fn run_catalog_bench(
         ms(t)
     )?;
     let bytes = slice.to_bytes();
-    writeln!(
-        out,
-        "| that slice stored | {} bytes ({:.2} MiB) |",
-        bytes.len(),
-        bytes.len() as f64 / 1048576.0
-    )?;
+    write_slice_size(out, "that slice (whole labels) stored", &slice)?;
     let (t, _) = time_runs(7, || Ok(slice.content_hash()))?;
     writeln!(out, "| content hash of that slice | {} |", ms(t))?;
 
@@ -294,6 +292,55 @@ pub fn run_catalog_bench(
         out,
         "selector: 2 genres × date range",
         &profile_selector(&mut conn, &catalog, &genre_dates)?,
+    )?;
+    write_slice_size(out, "that slice (spread over the catalog) stored", &set)?;
+    // The worst case for size: a tenth of the ids, uniformly at random.
+    let mut next = xorshift(catalog.track_count as u64 | 1);
+    let spread: TrackSet = (0..catalog.track_count as u32)
+        .filter(|_| next() % 10 == 0)
+        .collect();
+    write_slice_size(
+        out,
+        "a uniformly random tenth of the catalog, stored",
+        &spread,
+    )?;
+
+    let wide_dates = Selector {
+        released_from: chrono::NaiveDate::from_ymd_opt(1990, 3, 15),
+        released_to: chrono::NaiveDate::from_ymd_opt(2025, 10, 16),
+        ..Selector::default()
+    }
+    .validate()
+    .map_err(|e| BenchError::Setup(format!("{e:?}")))?;
+    let (t, set) = time_runs(7, || evaluate_on(&mut conn, &catalog, &wide_dates))?;
+    writeln!(
+        out,
+        "| selector: date range crossing 36 years, no other filter → {} tracks | {} |",
+        set.len(),
+        ms(t)
+    )?;
+    write_profile(
+        out,
+        "selector: 36-year date range",
+        &profile_selector(&mut conn, &catalog, &wide_dates)?,
+    )?;
+    let artists: Vec<String> = catalogs::top_postings(&mut conn, catalog.no, "artist", 100)?
+        .into_iter()
+        .map(|(artist, _)| artist)
+        .collect();
+    let many_artists = Selector {
+        artists: Some(artists),
+        released_from: chrono::NaiveDate::from_ymd_opt(2001, 7, 4),
+        ..Selector::default()
+    }
+    .validate()
+    .map_err(|e| BenchError::Setup(format!("{e:?}")))?;
+    let (t, set) = time_runs(7, || evaluate_on(&mut conn, &catalog, &many_artists))?;
+    writeln!(
+        out,
+        "| selector: 100 biggest artists released since 2001-07-04 → {} tracks | {} |",
+        set.len(),
+        ms(t)
     )?;
 
     let everything_but = Selector {
@@ -378,6 +425,57 @@ pub fn run_catalog_bench(
         started.elapsed().as_secs_f64()
     )?;
     std::fs::remove_file(&file)?;
+    Ok(())
+}
+
+/// Deterministic pseudo-random numbers (xorshift64*), for the spread fixture.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut s = seed;
+    move || {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        s.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// Stored size of a slice as written today (roaring 0.10: array and bitmap
+/// containers), and what run containers would make of it (roaring ≥ 0.11's
+/// `optimize`, not used: it needs Rust 1.90). The estimate takes, per 65,536-id
+/// chunk, the smallest of array (2 B/id), bitmap (8 KiB) and runs (4 B/run + 2),
+/// plus 8 B of header per chunk.
+fn write_slice_size(out: &mut dyn Write, name: &str, set: &TrackSet) -> Result<(), BenchError> {
+    let stored = set.serialized_size();
+    let mut estimate = 8usize;
+    let mut chunk: Option<u32> = None;
+    let (mut ids, mut runs, mut last) = (0usize, 0usize, None::<u32>);
+    let close = |ids: usize, runs: usize| 8 + (2 * ids).min(8192).min(2 + 4 * runs);
+    for id in set.iter() {
+        if chunk != Some(id >> 16) {
+            if chunk.is_some() {
+                estimate += close(ids, runs);
+            }
+            chunk = Some(id >> 16);
+            (ids, runs) = (0, 0);
+            last = None;
+        }
+        if last.is_none_or(|l| l + 1 != id) {
+            runs += 1;
+        }
+        ids += 1;
+        last = Some(id);
+    }
+    if chunk.is_some() {
+        estimate += close(ids, runs);
+    }
+    writeln!(
+        out,
+        "| {name}: {} tracks | {} bytes ({:.2} MiB); with run containers ≈ {} bytes |",
+        set.len(),
+        stored,
+        stored as f64 / 1048576.0,
+        estimate
+    )?;
     Ok(())
 }
 
