@@ -12,7 +12,8 @@ use crate::db::{new_id, now, DatabaseTarget, Db, DbConnection};
 use crate::domain::isrc::Isrc;
 use crate::domain::selector::{evaluate, Selector, ValidatedSelector};
 use crate::domain::trackset::TrackSet;
-use crate::import::{self, generate::generate_catalog, ImportFormat, Progress};
+use crate::import::generate::{generate_catalog, generate_catalog_in, DeliveryOrder};
+use crate::import::{self, ImportFormat, Progress};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -88,6 +89,74 @@ fn evaluate_on(
     Ok(evaluate(selector, &index).tracks)
 }
 
+/// Where one selector evaluation spends its time: fetching the postings rows,
+/// decoding them into an index, and the bitmap algebra itself.
+struct SelectorProfile {
+    rows: usize,
+    bytes: usize,
+    fetch: Duration,
+    decode: Duration,
+    evaluate: Duration,
+    tracks: u64,
+}
+
+fn profile_selector(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    selector: &ValidatedSelector,
+) -> Result<SelectorProfile, BenchError> {
+    use crate::domain::selector::{AttributeKind, DatePostings, MemoryIndex};
+    let started = Instant::now();
+    // As `catalogs::load_selector_index` does it, step by step.
+    let dates = if selector.has_date_filter() && !catalogs::has_month_postings(conn, catalog.no)? {
+        DatePostings::YearsDays
+    } else {
+        DatePostings::YearsMonthsDays
+    };
+    let rows = catalogs::load_postings(conn, catalog.no, &selector.needed_postings(dates))?;
+    let fetch = started.elapsed();
+    let started = Instant::now();
+    let bytes = rows.iter().map(|r| r.bitmap.len()).sum();
+    let count = rows.len();
+    let mut builder = MemoryIndex::builder();
+    builder.date_postings(dates);
+    for row in rows {
+        let kind: AttributeKind = row
+            .kind
+            .parse()
+            .map_err(|_| BenchError::Setup(format!("posting kind {}", row.kind)))?;
+        builder
+            .add_posting(kind, &row.posting_key, catalogs::decode_set(&row.bitmap)?)
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
+    }
+    let index = builder.build();
+    let decode = started.elapsed();
+    let started = Instant::now();
+    let tracks = evaluate(selector, &index).tracks.len();
+    Ok(SelectorProfile {
+        rows: count,
+        bytes,
+        fetch,
+        decode,
+        evaluate: started.elapsed(),
+        tracks,
+    })
+}
+
+fn write_profile(out: &mut dyn Write, name: &str, p: &SelectorProfile) -> Result<(), BenchError> {
+    writeln!(
+        out,
+        "| {name}, one run split: {} postings rows ({:.1} MiB) fetched / decoded / evaluated → {} tracks | {} / {} / {} |",
+        p.rows,
+        p.bytes as f64 / 1048576.0,
+        p.tracks,
+        ms(p.fetch),
+        ms(p.decode),
+        ms(p.evaluate)
+    )?;
+    Ok(())
+}
+
 /// Runs the whole measurement and prints a Markdown report.
 pub fn run_catalog_bench(
     database_url: &str,
@@ -107,13 +176,21 @@ pub fn run_catalog_bench(
     let started = Instant::now();
     {
         let mut writer = BufWriter::with_capacity(1 << 20, std::fs::File::create(&file)?);
-        generate_catalog(&mut writer, tracks, 42, ImportFormat::Csv)?;
+        // In the order catalog exports come (label by label), which decides how
+        // clustered a label slice's ids are; see docs/performance.md.
+        generate_catalog_in(
+            &mut writer,
+            tracks,
+            42,
+            ImportFormat::Csv,
+            DeliveryOrder::LabelByLabel,
+        )?;
         writer.flush()?;
     }
     let file_len = std::fs::metadata(&file)?.len();
     writeln!(
         out,
-        "| generate CSV ({:.0} MiB) | {:.1} s |",
+        "| generate CSV, label by label ({:.0} MiB) | {:.1} s |",
         file_len as f64 / 1048576.0,
         started.elapsed().as_secs_f64()
     )?;
@@ -201,12 +278,7 @@ pub fn run_catalog_bench(
         ms(t)
     )?;
     let bytes = slice.to_bytes();
-    writeln!(
-        out,
-        "| that slice stored | {} bytes ({:.2} MiB) |",
-        bytes.len(),
-        bytes.len() as f64 / 1048576.0
-    )?;
+    write_slice_size(out, "that slice (whole labels) stored", &slice)?;
     let (t, _) = time_runs(7, || Ok(slice.content_hash()))?;
     writeln!(out, "| content hash of that slice | {} |", ms(t))?;
 
@@ -222,6 +294,60 @@ pub fn run_catalog_bench(
     writeln!(
         out,
         "| selector: 2 genres × date range → {} tracks | {} |",
+        set.len(),
+        ms(t)
+    )?;
+    write_profile(
+        out,
+        "selector: 2 genres × date range",
+        &profile_selector(&mut conn, &catalog, &genre_dates)?,
+    )?;
+    write_slice_size(out, "that slice (spread over the catalog) stored", &set)?;
+    // The worst case for size: a tenth of the ids, uniformly at random.
+    let mut next = xorshift(catalog.track_count as u64 | 1);
+    let spread: TrackSet = (0..catalog.track_count as u32)
+        .filter(|_| next() % 10 == 0)
+        .collect();
+    write_slice_size(
+        out,
+        "a uniformly random tenth of the catalog, stored",
+        &spread,
+    )?;
+
+    let wide_dates = Selector {
+        released_from: chrono::NaiveDate::from_ymd_opt(1990, 3, 15),
+        released_to: chrono::NaiveDate::from_ymd_opt(2025, 10, 16),
+        ..Selector::default()
+    }
+    .validate()
+    .map_err(|e| BenchError::Setup(format!("{e:?}")))?;
+    let (t, set) = time_runs(7, || evaluate_on(&mut conn, &catalog, &wide_dates))?;
+    writeln!(
+        out,
+        "| selector: date range crossing 36 years, no other filter → {} tracks | {} |",
+        set.len(),
+        ms(t)
+    )?;
+    write_profile(
+        out,
+        "selector: 36-year date range",
+        &profile_selector(&mut conn, &catalog, &wide_dates)?,
+    )?;
+    let artists: Vec<String> = catalogs::top_postings(&mut conn, catalog.no, "artist", 100)?
+        .into_iter()
+        .map(|(artist, _)| artist)
+        .collect();
+    let many_artists = Selector {
+        artists: Some(artists),
+        released_from: chrono::NaiveDate::from_ymd_opt(2001, 7, 4),
+        ..Selector::default()
+    }
+    .validate()
+    .map_err(|e| BenchError::Setup(format!("{e:?}")))?;
+    let (t, set) = time_runs(7, || evaluate_on(&mut conn, &catalog, &many_artists))?;
+    writeln!(
+        out,
+        "| selector: 100 biggest artists released since 2001-07-04 → {} tracks | {} |",
         set.len(),
         ms(t)
     )?;
@@ -308,6 +434,57 @@ pub fn run_catalog_bench(
         started.elapsed().as_secs_f64()
     )?;
     std::fs::remove_file(&file)?;
+    Ok(())
+}
+
+/// Deterministic pseudo-random numbers (xorshift64*), for the spread fixture.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut s = seed;
+    move || {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        s.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// Stored size of a slice as written today (roaring 0.10: array and bitmap
+/// containers), and what run containers would make of it (roaring ≥ 0.11's
+/// `optimize`, not used: it needs Rust 1.90). The estimate takes, per 65,536-id
+/// chunk, the smallest of array (2 B/id), bitmap (8 KiB) and runs (4 B/run + 2),
+/// plus 8 B of header per chunk.
+fn write_slice_size(out: &mut dyn Write, name: &str, set: &TrackSet) -> Result<(), BenchError> {
+    let stored = set.serialized_size();
+    let mut estimate = 8usize;
+    let mut chunk: Option<u32> = None;
+    let (mut ids, mut runs, mut last) = (0usize, 0usize, None::<u32>);
+    let close = |ids: usize, runs: usize| 8 + (2 * ids).min(8192).min(2 + 4 * runs);
+    for id in set.iter() {
+        if chunk != Some(id >> 16) {
+            if chunk.is_some() {
+                estimate += close(ids, runs);
+            }
+            chunk = Some(id >> 16);
+            (ids, runs) = (0, 0);
+            last = None;
+        }
+        if last.is_none_or(|l| l + 1 != id) {
+            runs += 1;
+        }
+        ids += 1;
+        last = Some(id);
+    }
+    if chunk.is_some() {
+        estimate += close(ids, runs);
+    }
+    writeln!(
+        out,
+        "| {name}: {} tracks | {} bytes ({:.2} MiB); with run containers ≈ {} bytes |",
+        set.len(),
+        stored,
+        stored as f64 / 1048576.0,
+        estimate
+    )?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{catalog_postings, catalogs, slices, tracks};
 use super::{DbConnection, DbError};
-use crate::domain::selector::PostingRange;
+use crate::domain::selector::{month_postings_from_dates, AttributeKind, PostingRange};
 use crate::domain::trackset::TrackSet;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -352,6 +352,52 @@ pub fn load_postings(
     Ok(rows)
 }
 
+/// Whether the catalog's index has month postings. A catalog indexed before
+/// they existed has none until its next import backfills them (see
+/// [`month_postings_from_stored_dates`]); an empty catalog has none either.
+/// Either a catalog has every month posting or none, so one row tells.
+pub fn has_month_postings(conn: &mut DbConnection, catalog_no: i64) -> Result<bool, DbError> {
+    Ok(catalog_postings::table
+        .filter(catalog_postings::catalog_no.eq(catalog_no))
+        .filter(catalog_postings::kind.eq(AttributeKind::ReleaseMonth.as_str()))
+        .select(catalog_postings::posting_key)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// The month postings of a catalog's stored tracks, built from its date
+/// postings one year at a time (so at most a year of day bitmaps is held):
+/// what an import merges in when the catalog has no month postings yet.
+pub fn month_postings_from_stored_dates(
+    conn: &mut DbConnection,
+    catalog_no: i64,
+) -> Result<Vec<(String, TrackSet)>, DbError> {
+    let years: Vec<String> = catalog_postings::table
+        .filter(catalog_postings::catalog_no.eq(catalog_no))
+        .filter(catalog_postings::kind.eq(AttributeKind::ReleaseYear.as_str()))
+        .order(catalog_postings::posting_key.asc())
+        .select(catalog_postings::posting_key)
+        .load(conn)?;
+    let mut months = Vec::new();
+    for year in years {
+        let days: Vec<(String, Vec<u8>)> = catalog_postings::table
+            .filter(catalog_postings::catalog_no.eq(catalog_no))
+            .filter(catalog_postings::kind.eq(AttributeKind::ReleaseDate.as_str()))
+            .filter(catalog_postings::posting_key.ge(format!("{year}-01-01")))
+            .filter(catalog_postings::posting_key.le(format!("{year}-12-31")))
+            .select((catalog_postings::posting_key, catalog_postings::bitmap))
+            .load(conn)?;
+        let days = days
+            .into_iter()
+            .map(|(key, bytes)| Ok((key, decode_set(&bytes)?)))
+            .collect::<Result<Vec<_>, DbError>>()?;
+        months
+            .extend(month_postings_from_dates(days).map_err(|e| DbError::Corrupt(e.to_string()))?);
+    }
+    Ok(months)
+}
+
 /// The catalog's whole track set (the `all` posting).
 pub fn catalog_tracks(conn: &mut DbConnection, catalog_no: i64) -> Result<TrackSet, DbError> {
     let bytes: Option<Vec<u8>> = catalog_postings::table
@@ -543,15 +589,23 @@ pub fn load_selector_index(
     selector: &crate::domain::selector::ValidatedSelector,
 ) -> Result<crate::domain::selector::MemoryIndex, DbError> {
     use crate::domain::isrc::Isrc;
-    use crate::domain::selector::{AttributeKind, MemoryIndex};
+    use crate::domain::selector::{DatePostings, MemoryIndex};
     let mut builder = MemoryIndex::builder();
-    for row in load_postings(conn, catalog_no, &selector.needed_postings())? {
+    // One indexed lookup, and only for date ranges: catalogs indexed before
+    // month postings existed are read by years and days instead.
+    let dates = if selector.has_date_filter() && !has_month_postings(conn, catalog_no)? {
+        DatePostings::YearsDays
+    } else {
+        DatePostings::YearsMonthsDays
+    };
+    builder.date_postings(dates);
+    for row in load_postings(conn, catalog_no, &selector.needed_postings(dates))? {
         let kind: AttributeKind = row
             .kind
             .parse()
             .map_err(|_| DbError::Corrupt(format!("posting kind `{}`", row.kind)))?;
         builder
-            .add_posting(kind, &row.posting_key, &decode_set(&row.bitmap)?)
+            .add_posting(kind, &row.posting_key, decode_set(&row.bitmap)?)
             .map_err(|e| DbError::Corrupt(e.to_string()))?;
     }
     let keys: Vec<i64> = selector

@@ -36,9 +36,18 @@
 //! # Evaluation
 //!
 //! [`evaluate`] is only bitmap algebra over postings of an [`AttributeIndex`]
-//! (one [`TrackSet`] per label, artist, genre, release year and release date);
-//! it never looks at track rows. Whole years in a date range use the year
-//! postings; only the two boundary years need per-date postings.
+//! (one [`TrackSet`] per label, artist, genre, release year, release month and
+//! release date); it never looks at track rows.
+//!
+//! A release-date range is cut by [`release_date_cover`] into the fewest
+//! postings: whole years from the year postings, whole months of the two
+//! boundary years from the month postings, and only the days of the two
+//! boundary months from the date postings — at most 1 year range, 2 month
+//! ranges and 4 day ranges of at most 30 days each, whatever the range. (Days
+//! alone made a range crossing years read ~570 date postings.) Catalogs indexed
+//! before month postings existed have none; their index says so
+//! ([`DatePostings::YearsDays`]) and their ranges are cut into years and days,
+//! which gives the same tracks, only slower.
 //!
 //! A database layer can either implement [`AttributeIndex`] itself, or fetch
 //! exactly the postings rows named by [`ValidatedSelector::needed_postings`]
@@ -340,7 +349,8 @@ impl ValidatedSelector {
         &self.exclude_isrcs
     }
 
-    fn has_date_filter(&self) -> bool {
+    /// Whether `released_from` or `released_to` is given.
+    pub fn has_date_filter(&self) -> bool {
         self.released_from.is_some() || self.released_to.is_some()
     }
 
@@ -378,11 +388,13 @@ impl ValidatedSelector {
     }
 
     /// Every postings row [`evaluate`] may read, as inclusive key ranges per
-    /// kind (an exact key has `from_key == to_key`). Loading exactly these
-    /// rows into a [`MemoryIndex`] gives the same result as the full index.
-    /// ISRCs are not postings: resolve `include_isrcs` and `exclude_isrcs`
-    /// against the track table and add them with [`MemoryIndexBuilder::add_isrc`].
-    pub fn needed_postings(&self) -> Vec<PostingRange> {
+    /// kind (an exact key has `from_key == to_key`), for an index holding the
+    /// given date postings. Loading exactly these rows into a [`MemoryIndex`]
+    /// built with the same [`DatePostings`] gives the same result as the full
+    /// index. ISRCs are not postings: resolve `include_isrcs` and
+    /// `exclude_isrcs` against the track table and add them with
+    /// [`MemoryIndexBuilder::add_isrc`].
+    pub fn needed_postings(&self, dates: DatePostings) -> Vec<PostingRange> {
         let mut out = Vec::new();
         if self.starts_from_whole_catalog() {
             out.push(PostingRange::exact(AttributeKind::All, ""));
@@ -392,31 +404,11 @@ impl ValidatedSelector {
                 out.push(PostingRange::exact(field.attribute_kind(), &v.key));
             }
         }
-        if self.has_date_filter() {
-            out.push(PostingRange {
-                kind: AttributeKind::ReleaseYear,
-                from_key: self
-                    .released_from
-                    .map_or_else(|| "0000".to_string(), |d| year_key(d.year())),
-                to_key: self
-                    .released_to
-                    .map_or_else(|| "9999".to_string(), |d| year_key(d.year())),
-            });
-            if let Some(from) = self.released_from {
-                out.push(PostingRange {
-                    kind: AttributeKind::ReleaseDate,
-                    from_key: date_key(from),
-                    to_key: format!("{}-12-31", year_key(from.year())),
-                });
-            }
-            if let Some(to) = self.released_to {
-                out.push(PostingRange {
-                    kind: AttributeKind::ReleaseDate,
-                    from_key: format!("{}-01-01", year_key(to.year())),
-                    to_key: date_key(to),
-                });
-            }
-        }
+        out.extend(release_date_cover(
+            self.released_from,
+            self.released_to,
+            dates,
+        ));
         out
     }
 }
@@ -466,17 +458,21 @@ pub enum AttributeKind {
     Genre,
     /// Key: the release year as 4 digits, `"2019"`.
     ReleaseYear,
+    /// Key: the release year and month, `"2019-03"`. Absent from catalogs
+    /// indexed before month postings existed (see [`DatePostings`]).
+    ReleaseMonth,
     /// Key: the release date, ISO `"2019-03-15"`.
     ReleaseDate,
 }
 
 impl AttributeKind {
-    pub const ALL: [AttributeKind; 6] = [
+    pub const ALL: [AttributeKind; 7] = [
         AttributeKind::All,
         AttributeKind::Label,
         AttributeKind::Artist,
         AttributeKind::Genre,
         AttributeKind::ReleaseYear,
+        AttributeKind::ReleaseMonth,
         AttributeKind::ReleaseDate,
     ];
 
@@ -487,6 +483,7 @@ impl AttributeKind {
             AttributeKind::Artist => "artist",
             AttributeKind::Genre => "genre",
             AttributeKind::ReleaseYear => "release_year",
+            AttributeKind::ReleaseMonth => "release_month",
             AttributeKind::ReleaseDate => "release_date",
         }
     }
@@ -545,9 +542,167 @@ pub fn year_key(year: i32) -> String {
     format!("{year:04}")
 }
 
+/// Posting key of a release month (`2019-03`).
+pub fn month_key(year: i32, month: u32) -> String {
+    format!("{year:04}-{month:02}")
+}
+
 /// Posting key of a release date (`2019-03-15`).
 pub fn date_key(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
+}
+
+/// Which release-date postings an index holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DatePostings {
+    /// Year, month and date postings: every index built since month postings
+    /// exist, and every catalog imported into since (the import backfills a
+    /// catalog's months from its date postings).
+    #[default]
+    YearsMonthsDays,
+    /// Year and date postings only: a catalog indexed before month postings
+    /// existed and not imported into since. Answers are the same; a range
+    /// reads up to 365 date postings per boundary year instead of ≤ 41.
+    YearsDays,
+}
+
+fn first_day(year: i32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(year, 1, 1)
+}
+
+fn last_day(year: i32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(year, 12, 31)
+}
+
+fn is_last_day_of_month(date: NaiveDate) -> bool {
+    date.succ_opt()
+        .is_none_or(|next| next.month() != date.month())
+}
+
+fn last_day_of_month(date: NaiveDate) -> NaiveDate {
+    // Day 28 exists in every month; walk to the month's last day from there.
+    let mut d = date.with_day(28).unwrap_or(date);
+    while !is_last_day_of_month(d) {
+        match d.succ_opt() {
+            Some(next) => d = next,
+            None => break,
+        }
+    }
+    d
+}
+
+fn date_range(from: NaiveDate, to: NaiveDate) -> PostingRange {
+    PostingRange {
+        kind: AttributeKind::ReleaseDate,
+        from_key: date_key(from),
+        to_key: date_key(to),
+    }
+}
+
+/// Cuts `from..=to`, two dates of one year, into whole months and the days of
+/// the (at most two) partial months.
+fn cover_within_year(from: NaiveDate, to: NaiveDate, dates: DatePostings) -> Vec<PostingRange> {
+    if dates == DatePostings::YearsDays {
+        return vec![date_range(from, to)];
+    }
+    let mut out = Vec::new();
+    let starts_month = from.day() == 1;
+    let ends_month = is_last_day_of_month(to);
+    if from.month() == to.month() {
+        out.push(if starts_month && ends_month {
+            PostingRange::exact(
+                AttributeKind::ReleaseMonth,
+                &month_key(from.year(), from.month()),
+            )
+        } else {
+            date_range(from, to)
+        });
+        return out;
+    }
+    let first_month = if starts_month {
+        from.month()
+    } else {
+        out.push(date_range(from, last_day_of_month(from)));
+        from.month() + 1
+    };
+    let last_month = if ends_month {
+        to.month()
+    } else {
+        out.push(date_range(to.with_day(1).unwrap_or(to), to));
+        to.month() - 1
+    };
+    if first_month <= last_month {
+        out.push(PostingRange {
+            kind: AttributeKind::ReleaseMonth,
+            from_key: month_key(from.year(), first_month),
+            to_key: month_key(from.year(), last_month),
+        });
+    }
+    out
+}
+
+/// The postings whose union is exactly the tracks released in `from..=to`
+/// (either end open; both open is no date filter and gives nothing): one
+/// range of whole years, then for each partial boundary year its whole months
+/// and the days of its partial months. The ranges are disjoint, so no date is
+/// counted twice, and their number does not grow with the length of the range:
+/// at most 1 year range, 2 month ranges and 4 date ranges of ≤ 30 days
+/// ([`DatePostings::YearsMonthsDays`]), or 1 year range and 2 date ranges of
+/// ≤ 365 days ([`DatePostings::YearsDays`]).
+pub fn release_date_cover(
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    dates: DatePostings,
+) -> Vec<PostingRange> {
+    let mut out = Vec::new();
+    if from.is_none() && to.is_none() {
+        return out;
+    }
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return out;
+        }
+    }
+    // Whole years: open ends reach the widest 4-digit keys.
+    let first_whole = from.map_or(0, |d| {
+        if d.ordinal() == 1 {
+            d.year()
+        } else {
+            d.year() + 1
+        }
+    });
+    let last_whole = to.map_or(9999, |d| {
+        if d.month() == 12 && d.day() == 31 {
+            d.year()
+        } else {
+            d.year() - 1
+        }
+    });
+    if first_whole <= last_whole {
+        out.push(PostingRange {
+            kind: AttributeKind::ReleaseYear,
+            from_key: year_key(first_whole),
+            to_key: year_key(last_whole),
+        });
+    }
+    // The partial year `from` starts in (it may also be where `to` ends).
+    let head = from.filter(|d| d.ordinal() != 1).and_then(|f| {
+        let dec31 = last_day(f.year())?;
+        Some((f, to.map_or(dec31, |t| t.min(dec31))))
+    });
+    // The partial year `to` ends in, unless the head already covers it.
+    let tail = to
+        .filter(|d| !(d.month() == 12 && d.day() == 31))
+        .and_then(|t| {
+            let jan1 = first_day(t.year())?;
+            let start = from.map_or(jan1, |f| f.max(jan1));
+            let covered = head.is_some_and(|(_, end)| end >= start);
+            (!covered).then_some((start, t))
+        });
+    for (a, b) in head.into_iter().chain(tail) {
+        out.extend(cover_within_year(a, b, dates));
+    }
+    out
 }
 
 /// Read access to one catalog's postings. Methods return `Cow` so an
@@ -562,13 +717,12 @@ pub trait AttributeIndex {
     fn artist(&self, key: &str) -> Option<Cow<'_, TrackSet>>;
     /// Tracks whose genre folds to `key`.
     fn genre(&self, key: &str) -> Option<Cow<'_, TrackSet>>;
-    /// Tracks released in `year`.
-    fn release_year(&self, year: i32) -> Option<Cow<'_, TrackSet>>;
-    /// The first and last release years present, so open-ended ranges are bounded.
-    fn release_year_span(&self) -> Option<(i32, i32)>;
-    /// Tracks released on a date in `from..=to`. [`evaluate`] only asks for
-    /// ranges inside one calendar year (at most 366 date postings).
-    fn released_between(&self, from: NaiveDate, to: NaiveDate) -> TrackSet;
+    /// Which release-date postings the index holds; [`evaluate`] only asks
+    /// [`AttributeIndex::release_postings`] for those kinds.
+    fn date_postings(&self) -> DatePostings;
+    /// Every posting of `range.kind` (release year, month or date) whose key is
+    /// in the range. Keys with no tracks have no posting.
+    fn release_postings(&self, range: &PostingRange) -> Vec<Cow<'_, TrackSet>>;
     /// The ids of the given ISRCs in this catalog, and the ISRCs it lacks.
     fn ids_for_isrcs(&self, isrcs: &[Isrc]) -> (TrackSet, Vec<Isrc>);
 }
@@ -585,48 +739,56 @@ fn attribute<'a>(
     }
 }
 
-fn first_day(year: i32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(year, 1, 1)
-}
-
-fn last_day(year: i32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(year, 12, 31)
-}
-
-/// Tracks released in `from..=to` (either end open): whole years from the
-/// year postings, the partial boundary years from the date postings.
+/// Tracks released in `from..=to` (either end open).
 fn released_in(
     index: &impl AttributeIndex,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
 ) -> TrackSet {
-    let mut out = TrackSet::new();
-    let Some((min_year, max_year)) = index.release_year_span() else {
-        return out;
-    };
-    let (Some(span_start), Some(span_end)) = (first_day(min_year), last_day(max_year)) else {
-        return out;
-    };
-    let from = from.map_or(span_start, |d| d.max(span_start));
-    let to = to.map_or(span_end, |d| d.min(span_end));
-    if from > to {
-        return out;
+    let sets: Vec<Cow<'_, TrackSet>> = release_date_cover(from, to, index.date_postings())
+        .iter()
+        .flat_map(|range| index.release_postings(range))
+        .collect();
+    TrackSet::union_all(sets.iter().map(|s| s.as_ref()))
+}
+
+/// Month postings for a catalog that has only date postings: each month is the
+/// union of its days. `dates` are (date key, tracks) pairs, any order.
+pub fn month_postings_from_dates(
+    dates: impl IntoIterator<Item = (String, TrackSet)>,
+) -> Result<BTreeMap<String, TrackSet>, PostingError> {
+    let mut days_by_month: BTreeMap<String, Vec<TrackSet>> = BTreeMap::new();
+    for (key, set) in dates {
+        let date = parse_date_key(&key).ok_or_else(|| PostingError::InvalidKey {
+            kind: AttributeKind::ReleaseDate,
+            key: key.clone(),
+        })?;
+        days_by_month
+            .entry(month_key(date.year(), date.month()))
+            .or_default()
+            .push(set);
     }
-    for year in from.year()..=to.year() {
-        let (Some(jan1), Some(dec31)) = (first_day(year), last_day(year)) else {
-            continue;
-        };
-        let start = from.max(jan1);
-        let end = to.min(dec31);
-        if start == jan1 && end == dec31 {
-            if let Some(set) = index.release_year(year) {
-                out.union_with(&set);
-            }
-        } else {
-            out.union_with(&index.released_between(start, end));
-        }
+    Ok(days_by_month
+        .into_iter()
+        .map(|(month, days)| (month, TrackSet::union_all(days.iter())))
+        .collect())
+}
+
+fn parse_date_key(key: &str) -> Option<NaiveDate> {
+    if key.len() != 10 {
+        return None;
     }
-    out
+    NaiveDate::parse_from_str(key, "%Y-%m-%d").ok()
+}
+
+fn is_month_key(key: &str) -> bool {
+    let b = key.as_bytes();
+    b.len() == 7
+        && b[4] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || c.is_ascii_digit())
+        && matches!(key[5..].parse::<u32>(), Ok(1..=12))
 }
 
 fn dedup_isrcs(mut isrcs: Vec<Isrc>) -> Vec<Isrc> {
@@ -647,16 +809,17 @@ pub fn evaluate(selector: &ValidatedSelector, index: &impl AttributeIndex) -> Se
         if values.is_empty() {
             continue;
         }
-        let mut matched = TrackSet::new();
+        let mut found = Vec::with_capacity(values.len());
         for v in values {
             match attribute(index, field, &v.key) {
-                Some(set) => matched.union_with(&set),
+                Some(set) => found.push(set),
                 None => unknown_values.push(UnknownValue {
                     field,
                     value: v.value.clone(),
                 }),
             }
         }
+        let matched = TrackSet::union_all(found.iter().map(|s| s.as_ref()));
         base = Some(match base {
             None => matched,
             Some(mut b) => {
@@ -729,8 +892,12 @@ pub struct MemoryIndex {
     genres: BTreeMap<String, TrackSet>,
     /// Keyed by [`year_key`].
     years: BTreeMap<String, TrackSet>,
+    /// Keyed by [`month_key`]; empty when `date_postings` is `YearsDays`.
+    months: BTreeMap<String, TrackSet>,
     /// Keyed by [`date_key`]; ISO order is date order.
     dates: BTreeMap<String, TrackSet>,
+    /// Whether `months` is meaningful (see [`DatePostings`]).
+    date_postings: DatePostings,
     isrcs: HashMap<Isrc, u32>,
 }
 
@@ -754,6 +921,7 @@ impl MemoryIndex {
             AttributeKind::Artist => Some(&self.artists),
             AttributeKind::Genre => Some(&self.genres),
             AttributeKind::ReleaseYear => Some(&self.years),
+            AttributeKind::ReleaseMonth => Some(&self.months),
             AttributeKind::ReleaseDate => Some(&self.dates),
         }
     }
@@ -787,6 +955,7 @@ impl MemoryIndex {
             (AttributeKind::Artist, self.artists),
             (AttributeKind::Genre, self.genres),
             (AttributeKind::ReleaseYear, self.years),
+            (AttributeKind::ReleaseMonth, self.months),
             (AttributeKind::ReleaseDate, self.dates),
         ]
         .into_iter()
@@ -817,29 +986,23 @@ impl AttributeIndex for MemoryIndex {
         self.genres.get(key).map(Cow::Borrowed)
     }
 
-    fn release_year(&self, year: i32) -> Option<Cow<'_, TrackSet>> {
-        self.years.get(&year_key(year)).map(Cow::Borrowed)
+    fn date_postings(&self) -> DatePostings {
+        self.date_postings
     }
 
-    fn release_year_span(&self) -> Option<(i32, i32)> {
-        let first = self.years.keys().next()?.parse().ok()?;
-        let last = self.years.keys().next_back()?.parse().ok()?;
-        Some((first, last))
-    }
-
-    fn released_between(&self, from: NaiveDate, to: NaiveDate) -> TrackSet {
-        let mut out = TrackSet::new();
-        if from > to {
-            return out;
+    fn release_postings(&self, range: &PostingRange) -> Vec<Cow<'_, TrackSet>> {
+        let map = match range.kind {
+            AttributeKind::ReleaseYear => &self.years,
+            AttributeKind::ReleaseMonth => &self.months,
+            AttributeKind::ReleaseDate => &self.dates,
+            _ => return Vec::new(),
+        };
+        if range.from_key > range.to_key {
+            return Vec::new();
         }
-        for set in self
-            .dates
-            .range(date_key(from)..=date_key(to))
-            .map(|(_, s)| s)
-        {
-            out.union_with(set);
-        }
-        out
+        map.range(range.from_key.clone()..=range.to_key.clone())
+            .map(|(_, set)| Cow::Borrowed(set))
+            .collect()
     }
 
     fn ids_for_isrcs(&self, isrcs: &[Isrc]) -> (TrackSet, Vec<Isrc>) {
@@ -894,17 +1057,25 @@ impl MemoryIndexBuilder {
             }
         }
         add_id(&mut ix.genres, fold_key(track.genre), id);
-        add_id(&mut ix.years, year_key(track.release_date.year()), id);
-        add_id(&mut ix.dates, date_key(track.release_date), id);
+        let released = track.release_date;
+        add_id(&mut ix.years, year_key(released.year()), id);
+        add_id(
+            &mut ix.months,
+            month_key(released.year(), released.month()),
+            id,
+        );
+        add_id(&mut ix.dates, date_key(released), id);
     }
 
-    /// Adds a persisted posting (united with what is there). Year and date
-    /// keys must be in [`year_key`] / [`date_key`] form, the `all` key empty.
+    /// Adds a persisted posting (united with what is there). Year, month and
+    /// date keys must be in [`year_key`] / [`month_key`] / [`date_key`] form,
+    /// the `all` key empty. Taken by value: a loaded posting is moved in, not
+    /// copied.
     pub fn add_posting(
         &mut self,
         kind: AttributeKind,
         key: &str,
-        tracks: &TrackSet,
+        tracks: TrackSet,
     ) -> Result<(), PostingError> {
         let invalid = || PostingError::InvalidKey {
             kind,
@@ -916,7 +1087,7 @@ impl MemoryIndexBuilder {
                 if !key.is_empty() {
                     return Err(invalid());
                 }
-                ix.all.union_with(tracks);
+                ix.all.union_with(&tracks);
                 return Ok(());
             }
             AttributeKind::Label => &mut ix.labels,
@@ -929,16 +1100,34 @@ impl MemoryIndexBuilder {
                 }
                 &mut ix.years
             }
+            AttributeKind::ReleaseMonth => {
+                if !is_month_key(key) {
+                    return Err(invalid());
+                }
+                &mut ix.months
+            }
             AttributeKind::ReleaseDate => {
-                let ok = key.len() == 10 && NaiveDate::parse_from_str(key, "%Y-%m-%d").is_ok();
-                if !ok {
+                if parse_date_key(key).is_none() {
                     return Err(invalid());
                 }
                 &mut ix.dates
             }
         };
-        map.entry(key.to_string()).or_default().union_with(tracks);
+        match map.entry(key.to_string()) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(tracks);
+            }
+            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().union_with(&tracks),
+        }
         Ok(())
+    }
+
+    /// Declares which date postings the index holds. A loader sets
+    /// [`DatePostings::YearsDays`] for a catalog without month postings, so
+    /// that [`evaluate`] cuts date ranges into postings that exist. (The
+    /// default, `YearsMonthsDays`, is right for indexes built from tracks.)
+    pub fn date_postings(&mut self, dates: DatePostings) {
+        self.index.date_postings = dates;
     }
 
     /// Records the id of one ISRC (the database resolves a selector's ISRCs
@@ -1331,7 +1520,7 @@ mod tests {
         for (kind, key, set) in full.postings() {
             let bytes = set.to_bytes();
             let kind: AttributeKind = kind.as_str().parse().expect("kind");
-            b.add_posting(kind, key, &TrackSet::from_bytes(&bytes).expect("bytes"))
+            b.add_posting(kind, key, TrackSet::from_bytes(&bytes).expect("bytes"))
                 .expect("posting");
         }
         for r in catalog() {
@@ -1341,6 +1530,9 @@ mod tests {
         assert!(full
             .postings()
             .any(|(k, key, _)| k == AttributeKind::ReleaseYear && key == "1960"));
+        assert!(full
+            .postings()
+            .any(|(k, key, _)| k == AttributeKind::ReleaseMonth && key == "1960-12"));
         assert!(full
             .postings()
             .any(|(k, key, _)| k == AttributeKind::Label && key == "strasse records"));
@@ -1361,14 +1553,30 @@ mod tests {
     fn bad_posting_keys_are_refused() {
         let mut b = MemoryIndex::builder();
         let set = TrackSet::from_range(0..3);
+        for (kind, key) in [
+            (AttributeKind::ReleaseYear, "60"),
+            (AttributeKind::ReleaseMonth, "1960-13"),
+            (AttributeKind::ReleaseMonth, "1960-1"),
+            (AttributeKind::ReleaseMonth, "1960-00"),
+            (AttributeKind::ReleaseMonth, "196O-01"),
+            (AttributeKind::ReleaseMonth, "1960-01-01"),
+            (AttributeKind::ReleaseDate, "1960-13-01"),
+            (AttributeKind::ReleaseDate, "1960-1-01"),
+            (AttributeKind::All, "x"),
+        ] {
+            assert!(
+                b.add_posting(kind, key, set.clone()).is_err(),
+                "{kind} {key}"
+            );
+        }
         assert!(b
-            .add_posting(AttributeKind::ReleaseYear, "60", &set)
-            .is_err());
-        assert!(b
-            .add_posting(AttributeKind::ReleaseDate, "1960-13-01", &set)
-            .is_err());
-        assert!(b.add_posting(AttributeKind::All, "x", &set).is_err());
+            .add_posting(AttributeKind::ReleaseMonth, "1960-12", set.clone())
+            .is_ok());
         assert!("labels".parse::<AttributeKind>().is_err());
+        assert_eq!(
+            "release_month".parse::<AttributeKind>(),
+            Ok(AttributeKind::ReleaseMonth)
+        );
     }
 
     #[test]
@@ -1381,24 +1589,143 @@ mod tests {
         }
         .validate()
         .expect("valid");
-        let needed = v.needed_postings();
+        let needed = v.needed_postings(DatePostings::YearsMonthsDays);
         assert!(needed.contains(&PostingRange::exact(AttributeKind::Label, "motown")));
-        assert!(needed.contains(&PostingRange {
-            kind: AttributeKind::ReleaseDate,
-            from_key: "1960-06-01".into(),
-            to_key: "1960-12-31".into()
-        }));
-        assert!(needed.contains(&PostingRange {
-            kind: AttributeKind::ReleaseDate,
-            from_key: "1972-01-01".into(),
-            to_key: "1972-02-29".into()
-        }));
+        // Whole months at both ends: no day postings at all.
+        assert_eq!(
+            needed[1..],
+            [
+                range(AttributeKind::ReleaseYear, "1961", "1971"),
+                range(AttributeKind::ReleaseMonth, "1960-06", "1960-12"),
+                range(AttributeKind::ReleaseMonth, "1972-01", "1972-02"),
+            ]
+        );
         assert!(!needed.iter().any(|p| p.kind == AttributeKind::All));
+        // Without month postings, the boundary years are read day by day.
+        assert_eq!(
+            v.needed_postings(DatePostings::YearsDays)[1..],
+            [
+                range(AttributeKind::ReleaseYear, "1961", "1971"),
+                range(AttributeKind::ReleaseDate, "1960-06-01", "1960-12-31"),
+                range(AttributeKind::ReleaseDate, "1972-01-01", "1972-02-29"),
+            ]
+        );
         let whole = Selector::default().validate().expect("valid");
         assert_eq!(
-            whole.needed_postings(),
+            whole.needed_postings(DatePostings::YearsMonthsDays),
             vec![PostingRange::exact(AttributeKind::All, "")]
         );
+    }
+
+    fn range(kind: AttributeKind, from: &str, to: &str) -> PostingRange {
+        PostingRange {
+            kind,
+            from_key: from.into(),
+            to_key: to.into(),
+        }
+    }
+
+    #[test]
+    fn date_ranges_are_cut_into_years_months_and_days() {
+        let cover = |from: Option<&str>, to: Option<&str>| {
+            release_date_cover(from.map(date), to.map(date), DatePostings::YearsMonthsDays)
+        };
+        use AttributeKind::{ReleaseDate as D, ReleaseMonth as M, ReleaseYear as Y};
+        // The benchmark's range: 8 years, both ends mid-month.
+        assert_eq!(
+            cover(Some("2015-03-15"), Some("2022-09-30")),
+            [
+                range(Y, "2016", "2021"),
+                range(D, "2015-03-15", "2015-03-31"),
+                range(M, "2015-04", "2015-12"),
+                range(M, "2022-01", "2022-09"),
+            ]
+        );
+        assert_eq!(
+            cover(Some("2015-03-15"), Some("2022-09-29")),
+            [
+                range(Y, "2016", "2021"),
+                range(D, "2015-03-15", "2015-03-31"),
+                range(M, "2015-04", "2015-12"),
+                range(D, "2022-09-01", "2022-09-29"),
+                range(M, "2022-01", "2022-08"),
+            ]
+        );
+        // Open ends reach every year.
+        assert_eq!(cover(Some("2020-01-01"), None), [range(Y, "2020", "9999")]);
+        assert_eq!(
+            cover(None, Some("1999-12-30")),
+            [
+                range(Y, "0000", "1998"),
+                range(D, "1999-12-01", "1999-12-30"),
+                range(M, "1999-01", "1999-11"),
+            ]
+        );
+        // Inside one year, one month, one day.
+        assert_eq!(
+            cover(Some("2020-02-10"), Some("2020-04-30")),
+            [
+                range(D, "2020-02-10", "2020-02-29"),
+                range(M, "2020-03", "2020-04"),
+            ]
+        );
+        assert_eq!(
+            cover(Some("2020-02-01"), Some("2020-02-29")),
+            [range(M, "2020-02", "2020-02")]
+        );
+        assert_eq!(
+            cover(Some("2021-02-03"), Some("2021-02-03")),
+            [range(D, "2021-02-03", "2021-02-03")]
+        );
+        // Reversed or absent: nothing.
+        assert!(cover(Some("2021-02-03"), Some("2021-02-02")).is_empty());
+        assert!(cover(None, None).is_empty());
+        // The extreme dates validation allows.
+        assert_eq!(
+            cover(Some("9999-12-31"), None),
+            [range(D, "9999-12-31", "9999-12-31")]
+        );
+        assert_eq!(
+            cover(None, Some("0001-01-01")),
+            [
+                range(Y, "0000", "0000"),
+                range(D, "0001-01-01", "0001-01-01")
+            ]
+        );
+    }
+
+    #[test]
+    fn month_postings_are_the_union_of_their_days() {
+        let full = index_of(&catalog());
+        let dates: Vec<(String, TrackSet)> = full
+            .postings()
+            .filter(|(k, _, _)| *k == AttributeKind::ReleaseDate)
+            .map(|(_, key, set)| (key.to_string(), set.clone()))
+            .collect();
+        let months = month_postings_from_dates(dates).expect("valid keys");
+        let expected: BTreeMap<String, TrackSet> = full
+            .postings()
+            .filter(|(k, _, _)| *k == AttributeKind::ReleaseMonth)
+            .map(|(_, key, set)| (key.to_string(), set.clone()))
+            .collect();
+        assert_eq!(months, expected);
+        assert!(month_postings_from_dates([("1960-1-1".to_string(), TrackSet::new())]).is_err());
+    }
+
+    /// The index of a catalog imported before month postings existed: the same
+    /// postings without the months, and saying so.
+    fn without_months(full: &MemoryIndex) -> MemoryIndex {
+        let mut b = MemoryIndex::builder();
+        for (kind, key, set) in full.postings() {
+            if kind != AttributeKind::ReleaseMonth {
+                b.add_posting(kind, key, set.clone()).expect("posting");
+            }
+        }
+        for (isrc, id) in &full.isrcs {
+            b.add_isrc(isrc.clone(), *id);
+        }
+        b.date_postings(DatePostings::YearsDays);
+        b.build()
     }
 
     // ---- property test: evaluate == naive filter over the rows ----
@@ -1412,7 +1739,7 @@ mod tests {
             0usize..LABELS.len(),
             proptest::collection::btree_set(0usize..ARTISTS.len(), 1..3),
             0usize..GENRES.len(),
-            0i64..800,
+            0i64..2_400,
         );
         proptest::collection::vec(arb_row, 0..60).prop_map(|rows| {
             rows.into_iter()
@@ -1423,7 +1750,7 @@ mod tests {
                     label: LABELS[l].to_string(),
                     artists: a.into_iter().map(|a| ARTISTS[a].to_string()).collect(),
                     genre: GENRES[g].to_string(),
-                    released: date("2019-06-01") + chrono::Duration::days(day),
+                    released: date("2017-11-01") + chrono::Duration::days(day),
                 })
                 .collect()
         })
@@ -1445,7 +1772,7 @@ mod tests {
 
     fn arb_date() -> impl Strategy<Value = Option<NaiveDate>> {
         proptest::option::of(
-            (0i64..1_000).prop_map(|d| date("2019-01-01") + chrono::Duration::days(d)),
+            (0i64..3_000).prop_map(|d| date("2017-01-01") + chrono::Duration::days(d)),
         )
     }
 
@@ -1558,8 +1885,13 @@ mod tests {
 
     proptest! {
         #[test]
-        fn evaluate_equals_a_naive_filter(rows in arb_catalog(), selector in arb_selector()) {
-            let index = index_of(&rows);
+        fn evaluate_equals_a_naive_filter(
+            rows in arb_catalog(),
+            selector in arb_selector(),
+            months in any::<bool>(),
+        ) {
+            // With month postings (catalogs indexed now), and without (older ones).
+            let index = if months { index_of(&rows) } else { without_months(&index_of(&rows)) };
             let validated = selector.clone().validate().expect("valid selector");
             let result = evaluate(&validated, &index);
             let (expected, expected_unknown) = naive(&rows, &selector);
@@ -1578,14 +1910,20 @@ mod tests {
         }
 
         #[test]
-        fn needed_postings_suffice(rows in arb_catalog(), selector in arb_selector()) {
-            let full = index_of(&rows);
+        fn needed_postings_suffice(
+            rows in arb_catalog(),
+            selector in arb_selector(),
+            months in any::<bool>(),
+        ) {
+            let full = if months { index_of(&rows) } else { without_months(&index_of(&rows)) };
+            let dates = full.date_postings();
             let validated = selector.validate().expect("valid selector");
-            let needed = validated.needed_postings();
+            let needed = validated.needed_postings(dates);
             let mut b = MemoryIndex::builder();
+            b.date_postings(dates);
             for (kind, key, set) in full.postings() {
                 if needed.iter().any(|p| p.matches(kind, key)) {
-                    b.add_posting(kind, key, set).expect("posting");
+                    b.add_posting(kind, key, set.clone()).expect("posting");
                 }
             }
             let wanted: BTreeSet<&Isrc> = validated
@@ -1600,6 +1938,53 @@ mod tests {
             }
             let partial = b.build();
             prop_assert_eq!(evaluate(&validated, &partial), evaluate(&validated, &full));
+        }
+
+        /// Every date of a wide window is covered by exactly one of the cut's
+        /// postings if it is in the range, and by none otherwise; and the cut
+        /// stays within its bounds on the number and width of ranges.
+        #[test]
+        fn a_date_range_cover_is_exact_and_small(
+            from in proptest::option::of(0i64..4_000),
+            to in proptest::option::of(0i64..4_000),
+            months in any::<bool>(),
+        ) {
+            let origin = date("2015-01-01");
+            let from = from.map(|d| origin + chrono::Duration::days(d));
+            let to = to.map(|d| origin + chrono::Duration::days(d));
+            let dates = if months { DatePostings::YearsMonthsDays } else { DatePostings::YearsDays };
+            let cover = release_date_cover(from, to, dates);
+            let mut day = date("2014-01-01");
+            while day <= date("2027-12-31") {
+                let keys = [
+                    (AttributeKind::ReleaseYear, year_key(day.year())),
+                    (AttributeKind::ReleaseMonth, month_key(day.year(), day.month())),
+                    (AttributeKind::ReleaseDate, date_key(day)),
+                ];
+                let hits = cover
+                    .iter()
+                    .filter(|r| keys.iter().any(|(k, key)| r.matches(*k, key)))
+                    .count();
+                let inside = (from.is_some() || to.is_some())
+                    && from.is_none_or(|f| day >= f)
+                    && to.is_none_or(|t| day <= t);
+                prop_assert_eq!(hits, usize::from(inside), "{} in {:?}", day, cover);
+                day = day.succ_opt().expect("date");
+            }
+            let count = |kind| cover.iter().filter(|r| r.kind == kind).count();
+            prop_assert!(count(AttributeKind::ReleaseYear) <= 1);
+            if months {
+                prop_assert!(count(AttributeKind::ReleaseMonth) <= 2);
+                prop_assert!(count(AttributeKind::ReleaseDate) <= 4);
+                for r in cover.iter().filter(|r| r.kind == AttributeKind::ReleaseDate) {
+                    let span = parse_date_key(&r.to_key).expect("key")
+                        - parse_date_key(&r.from_key).expect("key");
+                    prop_assert!(span.num_days() < 30, "{:?}", r);
+                }
+            } else {
+                prop_assert_eq!(count(AttributeKind::ReleaseMonth), 0);
+                prop_assert!(count(AttributeKind::ReleaseDate) <= 2);
+            }
         }
     }
 }

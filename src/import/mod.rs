@@ -330,8 +330,20 @@ impl ImportRun {
     ) -> Result<ImportReport, ImportError> {
         let mut report = self.report;
         if report.imported > 0 {
+            let mut index = self.index;
+            if catalog.track_count > 0 && !catalogs::has_month_postings(conn, catalog.no)? {
+                // The catalog was indexed before month postings existed. Merging
+                // only the new tracks' months would leave its months incomplete
+                // (and selectors would trust them), so its earlier tracks' months
+                // are built from its date postings and merged in the same transaction.
+                for (key, set) in catalogs::month_postings_from_stored_dates(conn, catalog.no)? {
+                    index
+                        .add_posting(AttributeKind::ReleaseMonth, &key, set)
+                        .map_err(|e| DbError::Corrupt(e.to_string()))?;
+                }
+            }
             let mut display = self.display;
-            let postings = self.index.build().into_postings().map(|(kind, key, set)| {
+            let postings = index.build().into_postings().map(|(kind, key, set)| {
                 let shown = display
                     .remove(&(kind, key.clone()))
                     .unwrap_or_else(|| key.clone());

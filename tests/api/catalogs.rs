@@ -492,9 +492,127 @@ async fn a_large_import_is_sliced_listed_and_queried(backend: Backend) {
     );
 }
 
+/// Tracks of the catalog (the only one in the test database) matching `keep`,
+/// counted from the track rows themselves: the brute-force answer.
+fn count_tracks(app: &TestApp, keep: impl Fn(&str, chrono::NaiveDate) -> bool) -> i64 {
+    use cadenza::db::schema::tracks::dsl;
+    use diesel::prelude::*;
+    let rows: Vec<(String, chrono::NaiveDate)> = dsl::tracks
+        .select((dsl::genre, dsl::release_date))
+        .load(&mut app.connection())
+        .unwrap();
+    rows.iter().filter(|(g, d)| keep(g, *d)).count() as i64
+}
+
+/// (key, track_count) of every month posting.
+fn month_postings(app: &TestApp) -> Vec<(String, i64)> {
+    use cadenza::db::schema::catalog_postings::dsl;
+    use diesel::prelude::*;
+    dsl::catalog_postings
+        .filter(dsl::kind.eq("release_month"))
+        .order(dsl::posting_key.asc())
+        .select((dsl::posting_key, dsl::track_count))
+        .load(&mut app.connection())
+        .unwrap()
+}
+
+/// Month counts from the track rows.
+fn months_of_tracks(app: &TestApp) -> Vec<(String, i64)> {
+    use cadenza::db::schema::tracks::dsl;
+    use diesel::prelude::*;
+    let dates: Vec<chrono::NaiveDate> = dsl::tracks
+        .select(dsl::release_date)
+        .load(&mut app.connection())
+        .unwrap();
+    let mut months = std::collections::BTreeMap::new();
+    for d in dates {
+        *months.entry(d.format("%Y-%m").to_string()).or_insert(0i64) += 1;
+    }
+    months.into_iter().collect()
+}
+
+async fn catalogs_indexed_before_month_postings_answer_date_ranges(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let owner = app.register("Tencent Music", "owner@tme.test").await;
+    let id = create_catalog(&app, &owner).await;
+    upload(
+        &app,
+        &owner.access_token,
+        &id,
+        "text/csv",
+        generated(20_000, 5),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(month_postings(&app), months_of_tracks(&app));
+
+    let (from, to) = (
+        chrono::NaiveDate::from_ymd_opt(2015, 3, 15).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2022, 9, 29).unwrap(),
+    );
+    let in_range = |genre: &str, d: chrono::NaiveDate| {
+        (genre == "Pop" || genre == "Rock") && from <= d && d <= to
+    };
+    let slice = |name: &'static str| {
+        let app = &app;
+        let (token, id) = (owner.access_token.clone(), id.clone());
+        async move {
+            app.post(
+                &format!("/api/v1/catalogs/{id}/slices"),
+                Some(&token),
+                &json!({"name": name, "selector": {"genres": ["pop", "Rock"],
+                        "released_from": "2015-03-15", "released_to": "2022-09-29"}}),
+            )
+            .await
+            .assert_status(201)
+            .clone()
+        }
+    };
+    let with_months = slice("with months").await;
+    let expected = count_tracks(&app, in_range);
+    assert!(expected > 1_000, "{expected}");
+    assert_eq!(with_months["track_count"], expected);
+
+    // A catalog imported before month postings existed has none: date ranges
+    // are read from year and day postings, with the same answer.
+    {
+        use cadenza::db::schema::catalog_postings::dsl;
+        use diesel::prelude::*;
+        diesel::delete(dsl::catalog_postings.filter(dsl::kind.eq("release_month")))
+            .execute(&mut app.connection())
+            .unwrap();
+    }
+    assert!(month_postings(&app).is_empty());
+    let without_months = slice("without months").await;
+    assert_eq!(without_months["track_count"], expected);
+    assert_eq!(without_months["content_hash"], with_months["content_hash"]);
+
+    // Its next import builds the months of its earlier tracks too.
+    let more = format!(
+        "{HEADER}\nQZNEW2400001,New One,Someone,Label 0001,Pop,2015-03-20,200000\n\
+         QZNEW2400002,New Two,Someone,Label 0001,Rock,2022-09-29,200000\n\
+         QZNEW2400003,New Three,Someone,Label 0001,Pop,2022-09-30,200000\n\
+         QZNEW2400004,New Four,Someone,Label 0001,Jazz,2018-06-01,200000\n"
+    );
+    let report = upload(
+        &app,
+        &owner.access_token,
+        &id,
+        "text/csv",
+        more.into_bytes(),
+    )
+    .await;
+    assert_eq!(report.assert_status(200)["imported"], 4);
+    assert_eq!(month_postings(&app), months_of_tracks(&app));
+    let after = slice("after the next import").await;
+    assert_eq!(after["track_count"], expected + 2);
+    assert_eq!(count_tracks(&app, in_range), expected + 2);
+}
+
 on_both_backends!(
     catalogs_are_validated_and_private,
     imports_take_good_rows_and_report_bad_ones,
     unusable_files_import_nothing,
     a_large_import_is_sliced_listed_and_queried,
+    catalogs_indexed_before_month_postings_answer_date_ranges,
 );
