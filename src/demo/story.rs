@@ -12,7 +12,7 @@ use super::cast::{self, Member, Organization};
 use super::client::{str_field, ApiClient, Session, Transition};
 use super::{DemoError, DemoOptions};
 use crate::db::{accounts, outbox, Db};
-use crate::import::generate::generate_catalog;
+use crate::import::generate::{generate_catalog_in, DeliveryOrder};
 use crate::import::ImportFormat;
 
 /// The deal whose completion ends the story: seeing it completed means a previous run
@@ -873,6 +873,10 @@ impl Deals<'_> {
     }
 }
 
+/// Catalog exports come label by label, release by release (dense ids then cluster by
+/// label, which keeps label slices small; see docs/performance.md).
+const ORDER: DeliveryOrder = DeliveryOrder::LabelByLabel;
+
 /// Writes a generated catalog as CSV. `registrant` replaces the first two characters
 /// of each ISRC's registrant code so two demo catalogs never share a recording.
 fn write_catalog_file(
@@ -884,10 +888,10 @@ fn write_catalog_file(
     let file = std::fs::File::create(path)?;
     let mut out = std::io::BufWriter::new(file);
     match registrant {
-        None => generate_catalog(&mut out, tracks, seed, ImportFormat::Csv)?,
+        None => generate_catalog_in(&mut out, tracks, seed, ImportFormat::Csv, ORDER)?,
         Some(code) => {
             let mut raw = Vec::new();
-            generate_catalog(&mut raw, tracks, seed, ImportFormat::Csv)?;
+            generate_catalog_in(&mut raw, tracks, seed, ImportFormat::Csv, ORDER)?;
             let text = String::from_utf8_lossy(&raw);
             let mut lines = text.lines();
             if let Some(header) = lines.next() {
