@@ -304,9 +304,10 @@ pub fn run_catalog_bench(
     )?;
     write_slice_size(out, "that slice (spread over the catalog) stored", &set)?;
     // The worst case for size: a tenth of the ids, uniformly at random.
-    let mut next = xorshift(catalog.track_count as u64 | 1);
+    let mut rng =
+        <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(catalog.track_count as u64);
     let spread: TrackSet = (0..catalog.track_count as u32)
-        .filter(|_| next() % 10 == 0)
+        .filter(|_| rand::Rng::gen_ratio(&mut rng, 1, 10))
         .collect();
     write_slice_size(
         out,
@@ -435,17 +436,6 @@ pub fn run_catalog_bench(
     )?;
     std::fs::remove_file(&file)?;
     Ok(())
-}
-
-/// Deterministic pseudo-random numbers (xorshift64*), for the spread fixture.
-fn xorshift(seed: u64) -> impl FnMut() -> u64 {
-    let mut s = seed;
-    move || {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        s.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
 }
 
 /// Stored size of a slice as written today (roaring 0.10: array and bitmap

@@ -256,15 +256,11 @@ mod tests {
         hex::encode(h.finalize())
     }
 
-    /// Deterministic pseudo-random numbers for the large fixtures (xorshift64*).
+    /// Deterministic pseudo-random numbers for the large fixtures.
     fn rng(seed: u64) -> impl FnMut() -> u64 {
-        let mut s = seed;
-        move || {
-            s ^= s >> 12;
-            s ^= s << 25;
-            s ^= s >> 27;
-            s.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        move || rng.gen()
     }
 
     #[test]
