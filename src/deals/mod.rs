@@ -435,6 +435,18 @@ pub fn transition(
         return Err(ValidationErrors::single("effective_date", "is required to terminate").into());
     }
     let at = now();
+    // A respond-by that passed since the sweeper's last round counts now: the deal
+    // expires (committed, with its notices) and the action is refused as from `expired`.
+    if let Some(deal) = deals::find_deal_for_org(conn, &member.organization_id, deal_id)? {
+        if deal.respond_by.is_some_and(|r| r <= at) && sweeper::expire(conn, &deal.id, at)? {
+            return Err(DealError::Refused(TransitionRefused {
+                state: DealState::Expired,
+                action,
+                reason: Refusal::NotFromState,
+                allowed: Vec::new(),
+            }));
+        }
+    }
     write_transaction(conn, |conn| {
         let deal = deals::find_deal_for_org(conn, &member.organization_id, deal_id)?
             .ok_or(DealError::NotFound("deal"))?;

@@ -71,6 +71,16 @@ fn tell_parties(
     Ok(())
 }
 
+/// Expires a deal whose respond-by has passed, at once (a transition attempted after
+/// the deadline does not wait for the next sweep). Whether it expired now.
+pub(crate) fn expire(
+    conn: &mut DbConnection,
+    deal_id: &str,
+    at: NaiveDateTime,
+) -> Result<bool, DealError> {
+    system_transition(conn, deal_id, Action::Expire, at)
+}
+
 /// Applies a system action (expire, complete) to one deal, if still allowed.
 fn system_transition(
     conn: &mut DbConnection,

@@ -1112,6 +1112,13 @@ async fn deals_expire_when_respond_by_passes(backend: Backend) {
         .await
         .assert_status(200)
         .clone();
+    // A second deal with the same deadline, answered after it but before any sweep.
+    let late = m.open(&t).await;
+    let late = m
+        .act(&m.licensee.access_token, &late, "submit", json!({}))
+        .await
+        .assert_status(200)
+        .clone();
     let db = cadenza::db::Db::connect(
         &cadenza::db::DatabaseTarget::parse(&m.app.database_url).unwrap(),
         2,
@@ -1120,10 +1127,26 @@ async fn deals_expire_when_respond_by_passes(backend: Backend) {
     let early = cadenza::sweeper::sweep_once(&db).await.unwrap();
     assert_eq!(
         (early.deals.warned, early.deals.expired),
-        (1, 0),
+        (2, 0),
         "warned a day ahead, not expired yet"
     );
     actix_web::rt::time::sleep(std::time::Duration::from_millis(5_500)).await;
+    // The deadline counts at once, not at the next sweep: accepting is refused and the
+    // deal is expired from then on.
+    let refused = m
+        .act(&m.licensor.access_token, &late, "accept", json!({}))
+        .await;
+    let problem = refused.assert_problem(409);
+    assert_eq!(problem["state"], "expired");
+    assert_eq!(problem["allowed_actions"], json!([]));
+    let late_now = m
+        .app
+        .get(
+            &format!("/api/v1/deals/{}", late["id"].as_str().unwrap()),
+            Some(&m.licensee.access_token),
+        )
+        .await;
+    assert_eq!(late_now.assert_status(200)["state"], "expired");
     assert_eq!(
         cadenza::sweeper::sweep_once(&db)
             .await
