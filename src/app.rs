@@ -16,6 +16,7 @@ use utoipa_actix_web::AppExt;
 use crate::api::{self, extract::JsonLimit, problem};
 use crate::auth::tokens::TokenKeys;
 use crate::config::{ConfigError, ServeSettings};
+use crate::db::postings_cache::PostingsCache;
 use crate::db::{DatabaseTarget, Db, DbError};
 use crate::mail::metrics::MailMetrics;
 use crate::mail::{MailError, Transport, Worker, WorkerConfig};
@@ -25,6 +26,8 @@ pub struct AppState {
     pub db: Db,
     pub tokens: TokenKeys,
     pub settings: Arc<ServeSettings>,
+    /// Decoded postings shared by every worker of this process.
+    pub postings: Arc<PostingsCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +103,9 @@ impl Application {
                 &settings.jwt_issuer,
                 settings.access_token_ttl_secs,
             ),
+            postings: Arc::new(PostingsCache::new(
+                settings.postings_cache_mib.saturating_mul(1024 * 1024),
+            )),
             settings: settings.clone(),
         });
         let json_limit = JsonLimit(settings.max_json_bytes);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::db::accounts::{self, Organization};
 use crate::db::catalogs::{self, Catalog, NewCatalog};
+use crate::db::postings_cache::PostingsCache;
 use crate::db::{new_id, now, DatabaseTarget, Db, DbConnection};
 use crate::domain::isrc::Isrc;
 use crate::domain::selector::{evaluate, Selector, ValidatedSelector};
@@ -85,8 +86,54 @@ fn evaluate_on(
     catalog: &Catalog,
     selector: &ValidatedSelector,
 ) -> Result<TrackSet, BenchError> {
-    let index = catalogs::load_selector_index(conn, catalog.no, selector)?;
+    // Uncached: every run fetches and decodes its postings, as before the cache.
+    let index =
+        catalogs::load_selector_index(conn, &PostingsCache::disabled(), catalog.no, selector)?;
     Ok(evaluate(selector, &index).tracks)
+}
+
+/// A selector evaluated through a postings cache. Cold: the first run on a
+/// fresh cache, which fetches every posting and fills the cache (median of 5,
+/// each on a new cache, so one disturbed run does not make the figure). Warm:
+/// repeated runs on a filled cache (median of 7), which read the catalog's
+/// postings version and take every posting from the cache, as a node does
+/// while a user edits and re-runs a selector.
+fn cold_and_warm(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    selector: &ValidatedSelector,
+) -> Result<(Duration, Duration, u64), BenchError> {
+    let run = |conn: &mut DbConnection, cache: &PostingsCache| -> Result<TrackSet, BenchError> {
+        let index = catalogs::load_selector_index(conn, cache, catalog.no, selector)?;
+        Ok(evaluate(selector, &index).tracks)
+    };
+    let mut cache = PostingsCache::new(crate::db::postings_cache::DEFAULT_BUDGET_BYTES);
+    let (cold, cold_set) = time_runs(5, || {
+        cache = PostingsCache::new(crate::db::postings_cache::DEFAULT_BUDGET_BYTES);
+        run(conn, &cache)
+    })?;
+    let (warm, warm_set) = time_runs(7, || run(conn, &cache))?;
+    if warm_set != cold_set {
+        return Err(BenchError::Setup(
+            "cached evaluation differs from the first one".into(),
+        ));
+    }
+    Ok((cold, warm, cache.weight_bytes()))
+}
+
+fn write_cold_warm(
+    out: &mut dyn Write,
+    name: &str,
+    (cold, warm, bytes): (Duration, Duration, u64),
+) -> Result<(), BenchError> {
+    writeln!(
+        out,
+        "| {name}, postings cache ({:.1} MiB held): cold (fresh cache, median of 5) / warm (repeated, median of 7) | {} / {} |",
+        bytes as f64 / 1048576.0,
+        ms(cold),
+        ms(warm)
+    )?;
+    Ok(())
 }
 
 /// Where one selector evaluation spends its time: fetching the postings rows,
@@ -277,6 +324,11 @@ pub fn run_catalog_bench(
         slice.len(),
         ms(t)
     )?;
+    write_cold_warm(
+        out,
+        "selector: labels",
+        cold_and_warm(&mut conn, &catalog, &ten_percent)?,
+    )?;
     let bytes = slice.to_bytes();
     write_slice_size(out, "that slice (whole labels) stored", &slice)?;
     let (t, _) = time_runs(7, || Ok(slice.content_hash()))?;
@@ -301,6 +353,11 @@ pub fn run_catalog_bench(
         out,
         "selector: 2 genres × date range",
         &profile_selector(&mut conn, &catalog, &genre_dates)?,
+    )?;
+    write_cold_warm(
+        out,
+        "selector: 2 genres × date range",
+        cold_and_warm(&mut conn, &catalog, &genre_dates)?,
     )?;
     write_slice_size(out, "that slice (spread over the catalog) stored", &set)?;
     // The worst case for size: a tenth of the ids, uniformly at random.
@@ -334,6 +391,11 @@ pub fn run_catalog_bench(
         "selector: 36-year date range",
         &profile_selector(&mut conn, &catalog, &wide_dates)?,
     )?;
+    write_cold_warm(
+        out,
+        "selector: 36-year date range",
+        cold_and_warm(&mut conn, &catalog, &wide_dates)?,
+    )?;
     let artists: Vec<String> = catalogs::top_postings(&mut conn, catalog.no, "artist", 100)?
         .into_iter()
         .map(|(artist, _)| artist)
@@ -352,6 +414,16 @@ pub fn run_catalog_bench(
         set.len(),
         ms(t)
     )?;
+    write_profile(
+        out,
+        "selector: 100 artists since 2001-07-04",
+        &profile_selector(&mut conn, &catalog, &many_artists)?,
+    )?;
+    write_cold_warm(
+        out,
+        "selector: 100 artists since 2001-07-04",
+        cold_and_warm(&mut conn, &catalog, &many_artists)?,
+    )?;
 
     let everything_but = Selector {
         exclude_isrcs: Some(sample_isrcs(&mut conn, &catalog, 1_000)?),
@@ -365,6 +437,11 @@ pub fn run_catalog_bench(
         "| selector: whole catalog minus 1,000 ISRCs → {} tracks | {} |",
         set.len(),
         ms(t)
+    )?;
+    write_cold_warm(
+        out,
+        "selector: whole catalog minus 1,000 ISRCs",
+        cold_and_warm(&mut conn, &catalog, &everything_but)?,
     )?;
 
     let stored = catalogs::Slice {

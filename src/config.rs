@@ -120,6 +120,13 @@ pub struct ServeSettings {
     #[arg(long, env = "CADENZA_SWEEP_INTERVAL", default_value_t = 60)]
     pub sweep_interval_secs: u64,
 
+    /// MiB of decoded catalog postings this process keeps in memory, so selectors
+    /// repeated or edited on a catalog do not fetch the same bitmaps again; 0 disables
+    /// the cache. Safe with several nodes on one database (entries carry the catalog's
+    /// postings version, read at every evaluation).
+    #[arg(long, env = "CADENZA_POSTINGS_CACHE_MIB", default_value_t = 256)]
+    pub postings_cache_mib: u64,
+
     #[command(flatten)]
     pub mail: MailSettings,
 }

@@ -25,6 +25,7 @@ use crate::db::marketplace::{
     OFFER_PUBLISHED, OFFER_WITHDRAWN, VISIBILITY_PUBLIC,
 };
 use crate::db::notifications::{notify, Audience as NotifyAudience, Notification};
+use crate::db::postings_cache::PostingsCache;
 use crate::db::{catalogs, new_id, now, write_transaction, DbConnection, DbError};
 use crate::domain::account::parse_display_name;
 use crate::domain::money::Currency;
@@ -253,6 +254,7 @@ async fn create_offer_once(
     }
     let user_id = caller.user_id().to_string();
     let actor_name = caller.user.name.clone();
+    let postings = state.postings.clone();
     let view = state
         .db
         .run(move |conn| {
@@ -342,7 +344,7 @@ async fn create_offer_once(
                     )
                     .write(conn)?;
                 if offer.status == OFFER_PUBLISHED {
-                    notify_matching_requests(conn, &offer, &set, &user_id, &actor_name)?;
+                    notify_matching_requests(conn, &postings, &offer, &set, &user_id, &actor_name)?;
                 }
                 Ok::<_, ApiError>(())
             })?;
@@ -375,6 +377,7 @@ pub fn offer_covers(offer: &Offer, request: &MarketRequest) -> Result<bool, DbEr
 /// (and that may see the offer), in the publishing transaction.
 fn notify_matching_requests(
     conn: &mut DbConnection,
+    postings: &PostingsCache,
     offer: &Offer,
     slice: &TrackSet,
     actor_user_id: &str,
@@ -393,7 +396,7 @@ fn notify_matching_requests(
         {
             continue;
         }
-        let covered = marketplace::requested_tracks(conn, &request, offer.catalog_no)?
+        let covered = marketplace::requested_tracks(conn, postings, &request, offer.catalog_no)?
             .intersection_len(slice);
         if covered == 0 {
             continue;
@@ -466,6 +469,7 @@ pub async fn publish_offer(
     let user_id = caller.user_id().to_string();
     let actor_name = caller.user.name.clone();
     let id = path.into_inner();
+    let postings = state.postings.clone();
     let view = state
         .db
         .run(move |conn| {
@@ -492,7 +496,7 @@ pub async fn publish_offer(
                     .after(serde_json::json!({"status": OFFER_PUBLISHED}))
                     .write(conn)?;
                 let published = own_offer(conn, &org, &id)?;
-                notify_matching_requests(conn, &published, &set, &user_id, &actor_name)?;
+                notify_matching_requests(conn, &postings, &published, &set, &user_id, &actor_name)?;
                 Ok::<_, ApiError>(())
             })?;
             let offer = own_offer(conn, &org, &id)?;
@@ -935,6 +939,7 @@ pub async fn offer_matches(
     let cursor = page.cursor.clone();
     let org = caller.organization_id().to_string();
     let id = path.into_inner();
+    let postings = state.postings.clone();
     let page = state
         .db
         .run(move |conn| {
@@ -947,7 +952,8 @@ pub async fn offer_matches(
                 if request.organization_id == org || !offer_covers(&offer, &request)? {
                     continue;
                 }
-                let requested = marketplace::requested_tracks(conn, &request, offer.catalog_no)?;
+                let requested =
+                    marketplace::requested_tracks(conn, &postings, &request, offer.catalog_no)?;
                 let covered = requested.intersection_len(&set);
                 if covered > 0 {
                     let budget = within_budget(&offer, &request);

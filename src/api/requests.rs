@@ -546,6 +546,7 @@ pub async fn request_matches(
     let cursor = page.cursor.clone();
     let request = viewable_request(&state, &caller, path.into_inner()).await?;
     let viewer = caller.organization_id().to_string();
+    let postings = state.postings.clone();
     let page = state
         .db
         .run(move |conn| {
@@ -568,6 +569,7 @@ pub async fn request_matches(
                 {
                     slot.insert(marketplace::requested_tracks(
                         conn,
+                        &postings,
                         &request,
                         offer.catalog_no,
                     )?);

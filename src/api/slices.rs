@@ -127,12 +127,13 @@ pub async fn create_slice(
     let org = caller.organization_id().to_string();
     let catalog_id = path.into_inner();
     let user_id = caller.user_id().to_string();
+    let postings = state.postings.clone();
     let (slice, unknown_values, unknown_isrcs) = state
         .db
         .run(move |conn| {
             let catalog = catalogs::find_owned_catalog(conn, &org, &catalog_id)?
                 .ok_or(ApiError::NotFound("catalog"))?;
-            let index = catalogs::load_selector_index(conn, catalog.no, &selector)?;
+            let index = catalogs::load_selector_index(conn, &postings, catalog.no, &selector)?;
             let result = evaluate(&selector, &index);
             let slice = Slice {
                 id: new_id(),

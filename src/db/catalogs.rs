@@ -3,6 +3,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use super::postings_cache::PostingsCache;
 use super::schema::{catalog_postings, catalogs, slices, tracks};
 use super::{DbConnection, DbError};
 use crate::domain::selector::{month_postings_from_dates, AttributeKind, PostingRange};
@@ -112,6 +113,17 @@ pub fn lock_catalog(conn: &mut DbConnection, no: i64) -> Result<(), DbError> {
         .set(catalogs::track_count.eq(catalogs::track_count))
         .execute(conn)?;
     Ok(())
+}
+
+/// The catalog's postings version (0 for a catalog that does not exist):
+/// bumped by every write to its postings, see [`merge_postings`].
+pub fn postings_version(conn: &mut DbConnection, no: i64) -> Result<i64, DbError> {
+    Ok(catalogs::table
+        .find(no)
+        .select(catalogs::postings_version)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
 }
 
 pub fn set_track_count(
@@ -352,6 +364,73 @@ pub fn load_postings(
     Ok(rows)
 }
 
+fn parse_kind(kind: &str) -> Result<AttributeKind, DbError> {
+    kind.parse()
+        .map_err(|_| DbError::Corrupt(format!("posting kind `{kind}`")))
+}
+
+/// The postings in `ranges`, decoded: hits from `cache` at `version`, the rest
+/// fetched in one query per kind and cached. A key range's keys are listed
+/// first (keys only, no bitmaps) so that only its missing postings are fetched.
+pub fn cached_postings(
+    conn: &mut DbConnection,
+    cache: &PostingsCache,
+    catalog_no: i64,
+    version: i64,
+    ranges: &[PostingRange],
+) -> Result<Vec<(AttributeKind, String, std::sync::Arc<TrackSet>)>, DbError> {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    if !cache.is_enabled() {
+        return load_postings(conn, catalog_no, ranges)?
+            .into_iter()
+            .map(|row| {
+                let set = Arc::new(decode_set(&row.bitmap)?);
+                Ok((parse_kind(&row.kind)?, row.posting_key, set))
+            })
+            .collect();
+    }
+    let mut found = Vec::new();
+    let mut missing: BTreeMap<AttributeKind, Vec<String>> = BTreeMap::new();
+    let mut look_up =
+        |kind: AttributeKind, key: String| match cache.get(catalog_no, version, kind, &key) {
+            Some(set) => found.push((kind, key, set)),
+            None => missing.entry(kind).or_default().push(key),
+        };
+    for range in ranges {
+        if range.from_key == range.to_key {
+            look_up(range.kind, range.from_key.clone());
+        } else if range.from_key <= range.to_key {
+            let keys: Vec<String> = catalog_postings::table
+                .filter(catalog_postings::catalog_no.eq(catalog_no))
+                .filter(catalog_postings::kind.eq(range.kind.as_str()))
+                .filter(catalog_postings::posting_key.ge(&range.from_key))
+                .filter(catalog_postings::posting_key.le(&range.to_key))
+                .select(catalog_postings::posting_key)
+                .load(conn)?;
+            for key in keys {
+                look_up(range.kind, key);
+            }
+        }
+    }
+    for (kind, keys) in missing {
+        for chunk in keys.chunks(500) {
+            let rows: Vec<(String, Vec<u8>)> = catalog_postings::table
+                .filter(catalog_postings::catalog_no.eq(catalog_no))
+                .filter(catalog_postings::kind.eq(kind.as_str()))
+                .filter(catalog_postings::posting_key.eq_any(chunk))
+                .select((catalog_postings::posting_key, catalog_postings::bitmap))
+                .load(conn)?;
+            for (key, bytes) in rows {
+                let set = Arc::new(decode_set(&bytes)?);
+                cache.insert(catalog_no, version, kind, &key, set.clone());
+                found.push((kind, key, set));
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Whether the catalog's index has month postings. A catalog indexed before
 /// they existed has none until its next import backfills them (see
 /// [`month_postings_from_stored_dates`]); an empty catalog has none either.
@@ -426,6 +505,12 @@ pub fn merge_postings(
     postings: impl IntoIterator<Item = (String, String, String, TrackSet)>,
 ) -> Result<(), DbError> {
     use std::collections::BTreeMap;
+    // In the caller's transaction, with the postings it writes: nodes caching
+    // decoded postings (see `postings_cache`) see the new version exactly
+    // when they can see the new postings. Every postings write goes through here.
+    diesel::update(catalogs::table.find(catalog_no))
+        .set(catalogs::postings_version.eq(catalogs::postings_version + 1))
+        .execute(conn)?;
     // Owned: the import's index is moved in, not copied (at 15M tracks it is hundreds of MB).
     let mut merged: BTreeMap<(String, String), (String, TrackSet)> = BTreeMap::new();
     for (kind, key, display, set) in postings {
@@ -582,14 +667,23 @@ pub fn freeze_slice(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Res
 }
 
 /// Loads exactly the part of a catalog's index that `selector` reads: its
-/// postings rows and its ISRCs resolved to track ids.
+/// postings (from `cache` when it holds them at the catalog's current
+/// postings version, from the database otherwise) and its ISRCs resolved to
+/// track ids.
 pub fn load_selector_index(
     conn: &mut DbConnection,
+    cache: &PostingsCache,
     catalog_no: i64,
     selector: &crate::domain::selector::ValidatedSelector,
 ) -> Result<crate::domain::selector::MemoryIndex, DbError> {
     use crate::domain::isrc::Isrc;
     use crate::domain::selector::{DatePostings, MemoryIndex};
+    // Read before any posting (see `postings_cache`): one primary-key lookup.
+    let version = if cache.is_enabled() {
+        postings_version(conn, catalog_no)?
+    } else {
+        0
+    };
     let mut builder = MemoryIndex::builder();
     // One indexed lookup, and only for date ranges: catalogs indexed before
     // month postings existed are read by years and days instead.
@@ -599,13 +693,10 @@ pub fn load_selector_index(
         DatePostings::YearsMonthsDays
     };
     builder.date_postings(dates);
-    for row in load_postings(conn, catalog_no, &selector.needed_postings(dates))? {
-        let kind: AttributeKind = row
-            .kind
-            .parse()
-            .map_err(|_| DbError::Corrupt(format!("posting kind `{}`", row.kind)))?;
+    let ranges = selector.needed_postings(dates);
+    for (kind, key, set) in cached_postings(conn, cache, catalog_no, version, &ranges)? {
         builder
-            .add_posting(kind, &row.posting_key, decode_set(&row.bitmap)?)
+            .add_shared_posting(kind, &key, set)
             .map_err(|e| DbError::Corrupt(e.to_string()))?;
     }
     let keys: Vec<i64> = selector

@@ -12,6 +12,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::catalogs::{self, decode_set};
+use super::postings_cache::PostingsCache;
 use super::schema::{
     catalog_postings, offer_facets, offer_targets, offers, organizations, request_targets, requests,
 };
@@ -854,6 +855,7 @@ pub fn transition_request(
 /// by the (catalog_no, isrc_key) index, or its selector evaluated on the postings.
 pub fn requested_tracks(
     conn: &mut DbConnection,
+    postings: &PostingsCache,
     request: &MarketRequest,
     catalog_no: i64,
 ) -> Result<TrackSet, DbError> {
@@ -878,7 +880,7 @@ pub fn requested_tracks(
     let selector = selector
         .validate()
         .map_err(|e| DbError::Corrupt(format!("request selector: {e}")))?;
-    let index = catalogs::load_selector_index(conn, catalog_no, &selector)?;
+    let index = catalogs::load_selector_index(conn, postings, catalog_no, &selector)?;
     Ok(evaluate(&selector, &index).tracks)
 }
 

@@ -12,6 +12,7 @@ pub mod deals;
 pub mod marketplace;
 pub mod notifications;
 pub mod outbox;
+pub mod postings_cache;
 pub mod schema;
 
 use std::path::PathBuf;

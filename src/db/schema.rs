@@ -135,6 +135,7 @@ diesel::table! {
         track_count -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        postings_version -> BigInt,
     }
 }
 

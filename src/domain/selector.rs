@@ -58,6 +58,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -886,16 +887,19 @@ pub struct IndexedTrack<'a> {
 /// from persisted postings rows (the loaded form of the database index).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemoryIndex {
-    all: TrackSet,
-    labels: BTreeMap<String, TrackSet>,
-    artists: BTreeMap<String, TrackSet>,
-    genres: BTreeMap<String, TrackSet>,
+    // Behind `Arc` so a loader can hand in postings shared with a per-node
+    // cache without copying multi-megabyte bitmaps; built indexes own theirs
+    // (refcount 1), so `Arc::make_mut` never copies during a build.
+    all: Arc<TrackSet>,
+    labels: BTreeMap<String, Arc<TrackSet>>,
+    artists: BTreeMap<String, Arc<TrackSet>>,
+    genres: BTreeMap<String, Arc<TrackSet>>,
     /// Keyed by [`year_key`].
-    years: BTreeMap<String, TrackSet>,
+    years: BTreeMap<String, Arc<TrackSet>>,
     /// Keyed by [`month_key`]; empty when `date_postings` is `YearsDays`.
-    months: BTreeMap<String, TrackSet>,
+    months: BTreeMap<String, Arc<TrackSet>>,
     /// Keyed by [`date_key`]; ISO order is date order.
-    dates: BTreeMap<String, TrackSet>,
+    dates: BTreeMap<String, Arc<TrackSet>>,
     /// Whether `months` is meaningful (see [`DatePostings`]).
     date_postings: DatePostings,
     isrcs: HashMap<Isrc, u32>,
@@ -914,7 +918,7 @@ impl MemoryIndex {
         b.build()
     }
 
-    fn map(&self, kind: AttributeKind) -> Option<&BTreeMap<String, TrackSet>> {
+    fn map(&self, kind: AttributeKind) -> Option<&BTreeMap<String, Arc<TrackSet>>> {
         match kind {
             AttributeKind::All => None,
             AttributeKind::Label => Some(&self.labels),
@@ -929,19 +933,19 @@ impl MemoryIndex {
     /// One posting, as stored.
     pub fn posting(&self, kind: AttributeKind, key: &str) -> Option<&TrackSet> {
         match self.map(kind) {
-            None => (key.is_empty()).then_some(&self.all),
-            Some(m) => m.get(key),
+            None => (key.is_empty()).then_some(&*self.all),
+            Some(m) => m.get(key).map(|set| &**set),
         }
     }
 
     /// Every posting, one per (kind, key): the rows a database persists, with
     /// `tracks.to_bytes()` as the value. Order: by kind, then key.
     pub fn postings(&self) -> impl Iterator<Item = (AttributeKind, &str, &TrackSet)> + '_ {
-        let all = std::iter::once((AttributeKind::All, "", &self.all));
+        let all = std::iter::once((AttributeKind::All, "", &*self.all));
         let keyed = AttributeKind::ALL.into_iter().flat_map(move |kind| {
             self.map(kind)
                 .into_iter()
-                .flat_map(move |m| m.iter().map(move |(k, v)| (kind, k.as_str(), v)))
+                .flat_map(move |m| m.iter().map(move |(k, v)| (kind, k.as_str(), &**v)))
         });
         all.chain(keyed)
     }
@@ -949,7 +953,7 @@ impl MemoryIndex {
     /// Consumes the index into its postings (as [`MemoryIndex::postings`], owned), so
     /// a bulk writer need not copy every bitmap.
     pub fn into_postings(self) -> impl Iterator<Item = (AttributeKind, String, TrackSet)> {
-        let all = std::iter::once((AttributeKind::All, String::new(), self.all));
+        let all = std::iter::once((AttributeKind::All, String::new(), unshare(self.all)));
         let keyed = [
             (AttributeKind::Label, self.labels),
             (AttributeKind::Artist, self.artists),
@@ -959,7 +963,7 @@ impl MemoryIndex {
             (AttributeKind::ReleaseDate, self.dates),
         ]
         .into_iter()
-        .flat_map(|(kind, map)| map.into_iter().map(move |(k, v)| (kind, k, v)));
+        .flat_map(|(kind, map)| map.into_iter().map(move |(k, v)| (kind, k, unshare(v))));
         all.chain(keyed)
     }
 
@@ -969,21 +973,27 @@ impl MemoryIndex {
     }
 }
 
+/// The set itself: moved out when the index held the only reference (an
+/// index built from tracks), copied when a cache shares it.
+fn unshare(set: Arc<TrackSet>) -> TrackSet {
+    Arc::try_unwrap(set).unwrap_or_else(|shared| (*shared).clone())
+}
+
 impl AttributeIndex for MemoryIndex {
     fn all(&self) -> Cow<'_, TrackSet> {
         Cow::Borrowed(&self.all)
     }
 
     fn label(&self, key: &str) -> Option<Cow<'_, TrackSet>> {
-        self.labels.get(key).map(Cow::Borrowed)
+        self.labels.get(key).map(|set| Cow::Borrowed(&**set))
     }
 
     fn artist(&self, key: &str) -> Option<Cow<'_, TrackSet>> {
-        self.artists.get(key).map(Cow::Borrowed)
+        self.artists.get(key).map(|set| Cow::Borrowed(&**set))
     }
 
     fn genre(&self, key: &str) -> Option<Cow<'_, TrackSet>> {
-        self.genres.get(key).map(Cow::Borrowed)
+        self.genres.get(key).map(|set| Cow::Borrowed(&**set))
     }
 
     fn date_postings(&self) -> DatePostings {
@@ -1001,7 +1011,7 @@ impl AttributeIndex for MemoryIndex {
             return Vec::new();
         }
         map.range(range.from_key.clone()..=range.to_key.clone())
-            .map(|(_, set)| Cow::Borrowed(set))
+            .map(|(_, set)| Cow::Borrowed(&**set))
             .collect()
     }
 
@@ -1027,8 +1037,8 @@ pub struct MemoryIndexBuilder {
     index: MemoryIndex,
 }
 
-fn add_id(map: &mut BTreeMap<String, TrackSet>, key: String, id: u32) {
-    map.entry(key).or_default().insert(id);
+fn add_id(map: &mut BTreeMap<String, Arc<TrackSet>>, key: String, id: u32) {
+    Arc::make_mut(map.entry(key).or_default()).insert(id);
 }
 
 impl MemoryIndexBuilder {
@@ -1048,7 +1058,7 @@ impl MemoryIndexBuilder {
     pub fn add_attributes(&mut self, track: &IndexedTrack<'_>) {
         let ix = &mut self.index;
         let id = track.id;
-        ix.all.insert(id);
+        Arc::make_mut(&mut ix.all).insert(id);
         add_id(&mut ix.labels, fold_key(track.label), id);
         for artist in track.artists {
             let key = fold_key(artist);
@@ -1077,6 +1087,18 @@ impl MemoryIndexBuilder {
         key: &str,
         tracks: TrackSet,
     ) -> Result<(), PostingError> {
+        self.add_shared_posting(kind, key, Arc::new(tracks))
+    }
+
+    /// As [`MemoryIndexBuilder::add_posting`], for a posting shared with a
+    /// cache: kept by reference, copied only if it must be united with another
+    /// set for the same key.
+    pub fn add_shared_posting(
+        &mut self,
+        kind: AttributeKind,
+        key: &str,
+        tracks: Arc<TrackSet>,
+    ) -> Result<(), PostingError> {
         let invalid = || PostingError::InvalidKey {
             kind,
             key: key.to_string(),
@@ -1087,7 +1109,11 @@ impl MemoryIndexBuilder {
                 if !key.is_empty() {
                     return Err(invalid());
                 }
-                ix.all.union_with(&tracks);
+                if ix.all.is_empty() {
+                    ix.all = tracks;
+                } else {
+                    Arc::make_mut(&mut ix.all).union_with(&tracks);
+                }
                 return Ok(());
             }
             AttributeKind::Label => &mut ix.labels,
@@ -1117,7 +1143,9 @@ impl MemoryIndexBuilder {
             std::collections::btree_map::Entry::Vacant(e) => {
                 e.insert(tracks);
             }
-            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().union_with(&tracks),
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                Arc::make_mut(e.get_mut()).union_with(&tracks)
+            }
         }
         Ok(())
     }

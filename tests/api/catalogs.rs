@@ -4,7 +4,7 @@ use cadenza::import::{generate::generate_catalog, ImportFormat};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Backend, Reply, Session, TestApp};
+use crate::helpers::{spawn_app, spawn_second_node, Backend, Reply, Session, TestApp};
 use crate::on_both_backends;
 
 const HEADER: &str = "isrc,title,artists,label,genre,release_date,duration_ms";
@@ -609,7 +609,94 @@ async fn catalogs_indexed_before_month_postings_answer_date_ranges(backend: Back
     assert_eq!(count_tracks(&app, in_range), expected + 2);
 }
 
+/// Cuts the selector of `cached_postings_never_answer_stale_slices`; its track count.
+async fn cut_pop_since(app: &TestApp, token: &str, catalog: &str) -> i64 {
+    let reply = app
+        .post(
+            &format!("/api/v1/catalogs/{catalog}/slices"),
+            Some(token),
+            &json!({"name": "pop since 2010-02-14",
+                    "selector": {"genres": ["Pop"], "released_from": "2010-02-14"}}),
+        )
+        .await;
+    reply.assert_status(201)["track_count"]
+        .as_i64()
+        .expect("a track count")
+}
+
+/// Selectors are evaluated on postings cached per node (see
+/// `db::postings_cache`). An import changes the postings; the same selector cut
+/// again, on the node that imported or on another node of the same database,
+/// must count the new tracks: no node may answer from stale postings.
+async fn cached_postings_never_answer_stale_slices(backend: Backend) {
+    let node_a = spawn_app(backend).await;
+    let node_b = spawn_second_node(&node_a, backend).await;
+    let owner = node_a.register("Tencent Music", "owner@tme.test").await;
+    let id = create_catalog(&node_a, &owner).await;
+    upload(
+        &node_a,
+        &owner.access_token,
+        &id,
+        "text/csv",
+        generated(5_000, 11),
+    )
+    .await
+    .assert_status(200);
+
+    // A genre (exact key) and an open-ended date range (key ranges of years,
+    // months and days): both kinds of cache lookup.
+    let from = chrono::NaiveDate::from_ymd_opt(2010, 2, 14).unwrap();
+    let matches = |genre: &str, d: chrono::NaiveDate| genre == "Pop" && from <= d;
+    let (token, id) = (owner.access_token.as_str(), id.as_str());
+    let expected = count_tracks(&node_a, matches);
+    assert!(expected > 100, "{expected}");
+    // First cuts fill each node's cache; the repeated ones are answered from it.
+    for _ in 0..2 {
+        assert_eq!(cut_pop_since(&node_a, token, id).await, expected);
+        assert_eq!(cut_pop_since(&node_b, token, id).await, expected);
+    }
+
+    // An import on node A adds matching tracks (into existing and new day,
+    // month and year postings) and one that does not match.
+    let more = format!(
+        "{HEADER}\nQZNEW2500001,New One,Someone,Label 0001,Pop,2010-02-14,200000\n\
+         QZNEW2500002,New Two,Someone,Label 0001,Pop,2024-07-01,200000\n\
+         QZNEW2500003,New Three,Someone,Label 0001,Pop,2010-02-13,200000\n\
+         QZNEW2500004,New Four,Someone,Label 0001,Rock,2020-01-01,200000\n"
+    );
+    let report = upload(
+        &node_a,
+        &owner.access_token,
+        id,
+        "text/csv",
+        more.into_bytes(),
+    )
+    .await;
+    assert_eq!(report.assert_status(200)["imported"], 4);
+    assert_eq!(count_tracks(&node_a, matches), expected + 2);
+    assert_eq!(cut_pop_since(&node_a, token, id).await, expected + 2);
+    // Node B cached the same postings at the previous version.
+    assert_eq!(cut_pop_since(&node_b, token, id).await, expected + 2);
+
+    // And the other way round: an import on node B, cut on node A.
+    let more =
+        format!("{HEADER}\nQZNEW2500005,New Five,Someone,Label 0002,Pop,2026-01-02,200000\n");
+    let report = upload(
+        &node_b,
+        &owner.access_token,
+        id,
+        "text/csv",
+        more.into_bytes(),
+    )
+    .await;
+    assert_eq!(report.assert_status(200)["imported"], 1);
+    assert_eq!(cut_pop_since(&node_a, token, id).await, expected + 3);
+    assert_eq!(cut_pop_since(&node_b, token, id).await, expected + 3);
+    assert_eq!(count_tracks(&node_a, matches), expected + 3);
+}
+
 on_both_backends!(
+    cached_postings_never_answer_stale_slices,
     catalogs_are_validated_and_private,
     imports_take_good_rows_and_report_bad_ones,
     unusable_files_import_nothing,

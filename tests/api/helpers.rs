@@ -149,6 +149,7 @@ pub fn test_settings(backend: Backend) -> (ServeSettings, tempfile::TempDir, Opt
         mail_worker: false,
         // Tests sweep explicitly, at the moment they choose.
         sweep_interval_secs: 0,
+        postings_cache_mib: 64,
         mail: test_mail_settings(),
     };
     (settings, dir, postgres)
@@ -195,6 +196,17 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeSett
         _data_dir: dir,
         _postgres: postgres,
     }
+}
+
+/// A second server process ("node") on the same database as `app`, with its own
+/// in-memory state (postings cache, throttles): what several `serve` nodes behind
+/// a load balancer share is the database alone.
+pub async fn spawn_second_node(app: &TestApp, backend: Backend) -> TestApp {
+    let url = app.database_url.clone();
+    spawn_app_with(backend, move |settings| {
+        settings.database.database_url = Some(url);
+    })
+    .await
 }
 
 /// A response with its status, headers and parsed body.
