@@ -58,6 +58,8 @@ pub struct Application {
     /// For the in-process sweeper (`CADENZA_SWEEP_INTERVAL`, 0 = off).
     db: Db,
     sweep_interval: std::time::Duration,
+    /// Warmed in the background at start (see [`warm_postings`]).
+    postings: Arc<PostingsCache>,
 }
 
 impl Application {
@@ -96,6 +98,9 @@ impl Application {
             source,
         })?;
         let settings = Arc::new(settings);
+        let postings = Arc::new(PostingsCache::new(
+            settings.postings_cache_mib.saturating_mul(1024 * 1024),
+        ));
         let state = web::Data::new(AppState {
             db,
             tokens: TokenKeys::new(
@@ -103,9 +108,7 @@ impl Application {
                 &settings.jwt_issuer,
                 settings.access_token_ttl_secs,
             ),
-            postings: Arc::new(PostingsCache::new(
-                settings.postings_cache_mib.saturating_mul(1024 * 1024),
-            )),
+            postings: postings.clone(),
             settings: settings.clone(),
         });
         let json_limit = JsonLimit(settings.max_json_bytes);
@@ -178,6 +181,7 @@ impl Application {
             mail_worker,
             db: sweeper_db,
             sweep_interval: std::time::Duration::from_secs(sweep_interval_secs),
+            postings,
         })
     }
 
@@ -210,6 +214,7 @@ impl Application {
         let worker = self
             .mail_worker
             .map(|worker| actix_web::rt::spawn(worker.run(stopped)));
+        actix_web::rt::spawn(warm_postings(self.db.clone(), self.postings.clone(), None));
         let sweeper = (self.sweep_interval > std::time::Duration::ZERO).then(|| {
             actix_web::rt::spawn(crate::sweeper::run(
                 self.db.clone(),
@@ -244,6 +249,38 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 /// The serialized document, shared by the workers.
 struct OpenApiJson(String);
+
+/// Loads catalogs' postings into this node's cache in the background — every
+/// catalog, biggest first, at start; one catalog after an import — so the first
+/// selector on a catalog is as fast as a repeated one. Failures only cost speed.
+pub async fn warm_postings(db: Db, cache: Arc<PostingsCache>, catalog_no: Option<i64>) {
+    if !cache.is_enabled() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let warmed = db
+        .run(move |conn| {
+            let catalogs = match catalog_no {
+                Some(no) => vec![no],
+                None => crate::db::catalogs::catalogs_by_size(conn)?,
+            };
+            let mut loaded = 0;
+            for no in catalogs {
+                loaded += crate::db::catalogs::warm_postings(conn, &cache, no)?;
+            }
+            Ok::<_, DbError>(loaded)
+        })
+        .await;
+    match warmed {
+        Ok(0) => {}
+        Ok(postings) => tracing::info!(
+            postings,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "postings cache warmed"
+        ),
+        Err(e) => tracing::warn!(error = %e, "warming the postings cache failed"),
+    }
+}
 
 async fn serve_openapi(document: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok()

@@ -289,6 +289,7 @@ pub async fn import_tracks(
             expected: "text/csv or application/x-ndjson",
         })?;
     let catalog = owned_catalog(&state, &caller, path.into_inner()).await?;
+    let catalog_no = catalog.no;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, String>>(32);
     let user_id = caller.user_id().to_string();
     let today = Utc::now().date_naive();
@@ -321,6 +322,14 @@ pub async fn import_tracks(
     };
     let (report, ()) = futures_util::join!(importing, feeding);
     let report: ImportReport = report?;
+    if report.imported > 0 {
+        // The postings changed: have this node's cache hold the new ones.
+        actix_web::rt::spawn(crate::app::warm_postings(
+            state.db.clone(),
+            state.postings.clone(),
+            Some(catalog_no),
+        ));
+    }
     Ok(HttpResponse::Ok().json(report))
 }
 

@@ -431,6 +431,58 @@ pub fn cached_postings(
     Ok(found)
 }
 
+/// Loads every posting of a catalog into the cache, tagged with its current
+/// version, so the first selector on this node does not pay PostgreSQL's TOAST
+/// reads (docs/performance.md). Stops once the cache holds half its budget, so
+/// warming never evicts what selectors are using. Returns the postings loaded.
+pub fn warm_postings(
+    conn: &mut DbConnection,
+    cache: &PostingsCache,
+    catalog_no: i64,
+) -> Result<usize, DbError> {
+    if !cache.is_enabled() {
+        return Ok(0);
+    }
+    // Read before any posting, as in `load_selector_index`.
+    let version = postings_version(conn, catalog_no)?;
+    let mut loaded = 0;
+    for kind in AttributeKind::ALL {
+        let mut after = String::new();
+        loop {
+            if cache.weight_bytes() >= cache.budget_bytes() / 2 {
+                return Ok(loaded);
+            }
+            // Pages by key, so a catalog's postings are never all in flight at once.
+            let rows: Vec<(String, Vec<u8>)> = catalog_postings::table
+                .filter(catalog_postings::catalog_no.eq(catalog_no))
+                .filter(catalog_postings::kind.eq(kind.as_str()))
+                .filter(catalog_postings::posting_key.gt(&after))
+                .order(catalog_postings::posting_key.asc())
+                .limit(500)
+                .select((catalog_postings::posting_key, catalog_postings::bitmap))
+                .load(conn)?;
+            let Some((last, _)) = rows.last() else {
+                break;
+            };
+            after = last.clone();
+            for (key, bytes) in rows {
+                let set = std::sync::Arc::new(decode_set(&bytes)?);
+                cache.insert(catalog_no, version, kind, &key, set);
+                loaded += 1;
+            }
+        }
+    }
+    Ok(loaded)
+}
+
+/// Catalog numbers, biggest catalogs first: the order `serve` warms them in.
+pub fn catalogs_by_size(conn: &mut DbConnection) -> Result<Vec<i64>, DbError> {
+    Ok(catalogs::table
+        .order((catalogs::track_count.desc(), catalogs::no.asc()))
+        .select(catalogs::no)
+        .load(conn)?)
+}
+
 /// Whether the catalog's index has month postings. A catalog indexed before
 /// they existed has none until its next import backfills them (see
 /// [`month_postings_from_stored_dates`]); an empty catalog has none either.

@@ -695,7 +695,67 @@ async fn cached_postings_never_answer_stale_slices(backend: Backend) {
     assert_eq!(count_tracks(&node_a, matches), expected + 3);
 }
 
+/// After warming, a selector's first evaluation on the node finds every posting it
+/// needs in the cache, and answers exactly what an uncached evaluation answers.
+async fn warmed_postings_serve_the_first_selector(backend: Backend) {
+    use cadenza::db::postings_cache::PostingsCache;
+    use cadenza::domain::selector::{evaluate, Selector};
+    let app = spawn_app(backend).await;
+    let owner = app.register("Tencent Music", "owner@tme.test").await;
+    let id = create_catalog(&app, &owner).await;
+    upload(
+        &app,
+        &owner.access_token,
+        &id,
+        "text/csv",
+        generated(5_000, 9),
+    )
+    .await
+    .assert_status(200);
+    let mut conn = app.connection();
+    let no = cadenza::db::catalogs::find_catalog(&mut conn, &id)
+        .unwrap()
+        .unwrap()
+        .no;
+    let selector = Selector {
+        genres: Some(vec!["Pop".into(), "Rock".into()]),
+        artists: Some(vec!["Artist 00001".into(), "Artist 00002".into()]),
+        released_from: chrono::NaiveDate::from_ymd_opt(2012, 5, 17),
+        released_to: chrono::NaiveDate::from_ymd_opt(2024, 2, 3),
+        ..Selector::default()
+    }
+    .validate()
+    .unwrap();
+
+    let cache = PostingsCache::new(64 * 1024 * 1024);
+    let loaded = cadenza::db::catalogs::warm_postings(&mut conn, &cache, no).unwrap();
+    assert!(loaded > 100, "every posting of the catalog: {loaded}");
+    assert_eq!(cache.len(), loaded);
+    let misses = cache.misses();
+    let warm =
+        cadenza::db::catalogs::load_selector_index(&mut conn, &cache, no, &selector).unwrap();
+    assert_eq!(cache.misses(), misses, "nothing fetched after warming");
+    let cold = cadenza::db::catalogs::load_selector_index(
+        &mut conn,
+        &PostingsCache::disabled(),
+        no,
+        &selector,
+    )
+    .unwrap();
+    assert_eq!(
+        evaluate(&selector, &warm).tracks,
+        evaluate(&selector, &cold).tracks
+    );
+
+    // Warming stops at half the budget, so it never evicts what selectors use.
+    let small = PostingsCache::new(64 * 1024);
+    cadenza::db::catalogs::warm_postings(&mut conn, &small, no).unwrap();
+    assert!(small.weight_bytes() <= small.budget_bytes());
+    assert!(small.len() < loaded);
+}
+
 on_both_backends!(
+    warmed_postings_serve_the_first_selector,
     cached_postings_never_answer_stale_slices,
     catalogs_are_validated_and_private,
     imports_take_good_rows_and_report_bad_ones,
