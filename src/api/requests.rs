@@ -185,6 +185,7 @@ pub async fn create_request(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Negotiator)?;
     let body = body.into_inner();
+    // Taken before `body` moves into the work.
     let fingerprint = serde_json::to_value(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
     let user = caller.user_id().to_string();
     idempotency::once_for(&state, &req, &user, &fingerprint, || {

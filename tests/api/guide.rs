@@ -18,7 +18,7 @@ use crate::on_both_backends;
 const GUIDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/guide.md");
 
 /// One `sh` block of the guide and the `json` block after it, if any.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Step {
     command: String,
     /// Line range (0-based, exclusive end) of the expected block's body in the guide.
@@ -205,19 +205,10 @@ async fn every_command_of_the_guide_works_as_written(backend: Backend) {
     let steps = parse_guide(&text);
     assert!(steps.len() >= 15, "the guide has its commands");
     let base = app.base.clone();
-    let results = {
-        let steps_for_run: Vec<Step> = steps
-            .iter()
-            .map(|s| Step {
-                command: s.command.clone(),
-                expected: s.expected,
-                line: s.line,
-            })
-            .collect();
-        actix_web::rt::task::spawn_blocking(move || run_steps(&steps_for_run, &base))
-            .await
-            .expect("the guide ran")
-    };
+    let steps_for_run = steps.clone();
+    let results = actix_web::rt::task::spawn_blocking(move || run_steps(&steps_for_run, &base))
+        .await
+        .expect("the guide ran");
 
     let lines: Vec<&str> = text.lines().collect();
     let record = std::env::var("CADENZA_GUIDE_RECORD").is_ok_and(|v| v == "1");
