@@ -211,6 +211,11 @@ fn start_session(
 /// Checks credentials with throttling per account and per client address. An
 /// unknown e-mail costs the same password verification as a known one, and both
 /// answer [`AuthError::InvalidCredentials`].
+///
+/// Every attempt is counted as a failure *before* its password is checked (one
+/// transaction holding both throttle rows' locks), and a success then clears the
+/// count. So concurrent attempts queue on the count, and however many arrive at
+/// once, at most the allowance of passwords is ever evaluated before the block.
 pub fn login(
     conn: &mut DbConnection,
     keys: &TokenKeys,
@@ -224,18 +229,30 @@ pub fn login(
     let address_key = throttle::address_key(client_address);
     let at = now();
 
-    let account_entry = accounts::find_throttle(conn, &account_key)?;
-    let address_entry = accounts::find_throttle(conn, &address_key)?;
-    let blocked = [
-        throttle::retry_after(account_entry.as_ref(), at),
-        throttle::retry_after(address_entry.as_ref(), at),
-    ]
-    .into_iter()
-    .flatten()
-    .max();
-    if let Some(retry_after_secs) = blocked {
-        return Err(AuthError::Throttled { retry_after_secs });
-    }
+    write_transaction(conn, |conn| {
+        // Always the account's row first, then the address's: one lock order, no deadlock.
+        let account = accounts::lock_throttle(conn, &account_key, at)?;
+        let address = accounts::lock_throttle(conn, &address_key, at)?;
+        let blocked = [
+            throttle::retry_after(Some(&account), at),
+            throttle::retry_after(Some(&address), at),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if let Some(retry_after_secs) = blocked {
+            return Ok(Err(AuthError::Throttled { retry_after_secs }));
+        }
+        accounts::save_throttle(
+            conn,
+            &throttle::record_failure(&account_key, Some(account), throttle::ACCOUNT_ALLOWANCE, at),
+        )?;
+        accounts::save_throttle(
+            conn,
+            &throttle::record_failure(&address_key, Some(address), throttle::ADDRESS_ALLOWANCE, at),
+        )?;
+        Ok::<_, AuthError>(Ok(()))
+    })??;
 
     let user = accounts::find_user_by_email(conn, &email)?;
     let verified = match &user {
@@ -256,17 +273,7 @@ pub fn login(
             start_session(conn, keys, refresh_ttl, user, None, at).map(Ok)
         }
         None => {
-            // Re-read inside the transaction so concurrent failures all count.
-            let account = accounts::find_throttle(conn, &account_key)?;
-            accounts::save_throttle(
-                conn,
-                &throttle::record_failure(&account_key, account, throttle::ACCOUNT_ALLOWANCE, at),
-            )?;
-            let address = accounts::find_throttle(conn, &address_key)?;
-            accounts::save_throttle(
-                conn,
-                &throttle::record_failure(&address_key, address, throttle::ADDRESS_ALLOWANCE, at),
-            )?;
+            // The failure was counted before the password was checked.
             AuditEvent::new(
                 "auth.login_failed",
                 "user",
@@ -275,7 +282,6 @@ pub fn login(
             .by(user.as_ref().map(|u| u.organization_id.as_str()), None)
             .after(serde_json::json!({"email": email, "client_address": client_address}))
             .write(conn)?;
-            // Commit the failure count, then refuse.
             Ok(Err(AuthError::InvalidCredentials))
         }
     })?

@@ -240,17 +240,41 @@ pub fn find_throttle(conn: &mut DbConnection, key: &str) -> Result<Option<Thrott
         .optional()?)
 }
 
-/// Insert or replace (portable: MultiConnection has no `ON CONFLICT`; callers run it in a
-/// transaction, and a lost race only loses one failure count).
+/// The key's entry, locked until the transaction ends, so concurrent attempts on one
+/// key are counted one after another. A missing entry is first created empty with
+/// `INSERT … ON CONFLICT DO NOTHING` (both backends speak it; a concurrent creator
+/// makes this one wait, then do nothing), then locked by a no-op update (PostgreSQL;
+/// SQLite's IMMEDIATE transaction already serializes writers).
+pub fn lock_throttle(
+    conn: &mut DbConnection,
+    key: &str,
+    at: NaiveDateTime,
+) -> Result<ThrottleEntry, DbError> {
+    let empty = ThrottleEntry {
+        throttle_key: key.to_string(),
+        failures: 0,
+        window_start: at,
+        blocked_until: None,
+    };
+    let insert = diesel::insert_into(login_throttle::table).values(&empty);
+    match conn {
+        DbConnection::Postgres(c) => insert.on_conflict_do_nothing().execute(c)?,
+        DbConnection::Sqlite(c) => insert.on_conflict_do_nothing().execute(c)?,
+    };
+    diesel::update(login_throttle::table.find(key))
+        .set(login_throttle::failures.eq(login_throttle::failures))
+        .execute(conn)?;
+    Ok(login_throttle::table
+        .find(key)
+        .select(ThrottleEntry::as_select())
+        .first(conn)?)
+}
+
+/// Writes an entry that [`lock_throttle`] created and locked.
 pub fn save_throttle(conn: &mut DbConnection, entry: &ThrottleEntry) -> Result<(), DbError> {
-    let updated = diesel::update(login_throttle::table.find(&entry.throttle_key))
+    diesel::update(login_throttle::table.find(&entry.throttle_key))
         .set(entry)
         .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(login_throttle::table)
-            .values(entry)
-            .execute(conn)?;
-    }
     Ok(())
 }
 

@@ -53,6 +53,9 @@ pub fn record_payment(
 ) -> Result<InstallmentRow, DealError> {
     let at = now();
     write_transaction(conn, |conn| {
+        // Lock before reading: concurrent payments are checked against each other's
+        // balance on PostgreSQL (SQLite's IMMEDIATE transaction already serializes them).
+        deals::lock_installment(conn, installment_id)?;
         let installment = deals::find_installment(conn, installment_id)?
             .ok_or(DealError::NotFound("installment"))?;
         let deal = deals::find_deal(conn, &installment.deal_id)?
