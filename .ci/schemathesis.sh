@@ -11,8 +11,13 @@
 # documented. The ids of the seeded resources are fed to the fuzzer as dictionaries
 # so that path parameters reach real rows, not only 404s.
 #
+# The server runs on SQLite (a throw-away file) or PostgreSQL (a throw-away database
+# created through CADENZA_TEST_POSTGRES_URL and dropped afterwards): CI runs both, since
+# input one backend stores and the other refuses (NUL characters) hid on SQLite alone.
+# Generated strings may hold NUL characters (`allow-x00`).
+#
 # Exit status: 0 when schemathesis finds nothing, non-zero otherwise. The server
-# is always stopped (trap). Usage: .ci/schemathesis.sh [BINARY]
+# is always stopped (trap). Usage: .ci/schemathesis.sh [BINARY] [sqlite|postgres]
 # While investigating: SCHEMATHESIS_MAX_EXAMPLES, SCHEMATHESIS_SEED,
 # SCHEMATHESIS_PHASES (default examples,coverage,fuzzing; `stateful` is off in CI) and
 # SCHEMATHESIS_ARGS (extra options, e.g. "--include-path-regex /deals --report har").
@@ -20,13 +25,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin="${1:-target/debug/cadenza}"
+backend="${2:-sqlite}"
 # Test cases per operation and phase; small enough for a few minutes on 2 cores.
 max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-50}"
 venv="${SCHEMATHESIS_VENV:-target/ci-venv}"
 started=$(date +%s)
 
 fail() {
-  echo "ci: schemathesis: FAILED: $*" >&2
+  echo "ci: schemathesis ($backend): FAILED: $*" >&2
   exit 1
 }
 
@@ -35,7 +41,7 @@ fail() {
 # ---- the Python tool, pinned, in a venv of its own ---------------------------------
 requirements=.ci/requirements-schemathesis.txt
 if [ ! -x "$venv/bin/schemathesis" ] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
-  echo "ci: schemathesis: installing $(grep -v '^#' "$requirements" | tr '\n' ' ')into $venv"
+  echo "ci: schemathesis ($backend): installing $(grep -v '^#' "$requirements" | tr '\n' ' ')into $venv"
   rm -rf "$venv"
   python3 -m venv "$venv" || fail "python3 -m venv failed (is python3-venv installed?)"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" ||
@@ -48,6 +54,18 @@ venv=$(cd "$venv" && pwd)
 work=$(mktemp -d)
 server_pid=""
 fuzzer_pid=""
+pg_database=""
+pg_admin="${CADENZA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+case "$backend" in
+  sqlite) database_url="sqlite://$work/data/cadenza.db" ;;
+  postgres)
+    pg_database="cadenza_test_schemathesis_$$"
+    psql "$pg_admin" -qc "CREATE DATABASE \"$pg_database\"" || fail "cannot create a PostgreSQL database through $pg_admin"
+    # The admin URL with the scratch database in place of its own.
+    database_url="${pg_admin%/*}/$pg_database"
+    ;;
+  *) fail "unknown backend '$backend' (sqlite or postgres)" ;;
+esac
 cleanup() {
   if [ -n "$fuzzer_pid" ] && kill -0 "$fuzzer_pid" 2>/dev/null; then
     kill "$fuzzer_pid" 2>/dev/null || true
@@ -56,6 +74,9 @@ cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -INT "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
+  fi
+  if [ -n "$pg_database" ]; then
+    psql "$pg_admin" -qc "DROP DATABASE IF EXISTS \"$pg_database\" WITH (FORCE)" || true
   fi
   rm -rf "$work"
 }
@@ -68,7 +89,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 base="http://127.0.0.1:$port"
 CADENZA_LISTEN="127.0.0.1:$port" \
   CADENZA_DATA_DIR="$work/data" \
-  DATABASE_URL="sqlite://$work/data/cadenza.db" \
+  DATABASE_URL="$database_url" \
   CADENZA_SWEEP_INTERVAL=0 \
   CADENZA_ACCESS_TOKEN_TTL=7200 \
   CADENZA_LOG_FORMAT=json \
@@ -82,7 +103,7 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 curl -fsS "$base/ready" >/dev/null || { cat "$work/server.log" >&2; fail "the server never became ready"; }
-echo "ci: schemathesis: server up at $base"
+echo "ci: schemathesis ($backend): server up at $base"
 
 # ---- a small market, through the API ----------------------------------------------------
 # call METHOD PATH TOKEN [JSON] -> prints the body; fails loudly on a non-2xx answer.
@@ -94,7 +115,7 @@ call() {
   local status
   status=$(curl "${args[@]}")
   if [ "${status:0:1}" != 2 ]; then
-    echo "ci: schemathesis: seeding: $method $path answered $status:" >&2
+    echo "ci: schemathesis ($backend): seeding: $method $path answered $status:" >&2
     cat "$work/body" >&2
     echo >&2
     fail "could not seed the market"
@@ -182,7 +203,7 @@ draft=$(call POST /api/v1/deals "$licensor" \
 call POST /api/v1/invitations "$licensor" '{"email": "signer@harbor.test", "role": "signer"}' >/dev/null
 member=$(call GET /api/v1/members "$licensor" | get 'd["items"][0]["id"]')
 notification=$(call GET /api/v1/notifications "$licensor" | get 'd["items"][0]["id"] if d["items"] else ""')
-echo "ci: schemathesis: seeded catalog $catalog (400 tracks), slices, offer, request, deals (executed, negotiating, draft), grant $grant"
+echo "ci: schemathesis ($backend): seeded catalog $catalog (400 tracks), slices, offer, request, deals (executed, negotiating, draft), grant $grant"
 
 # ---- the fuzzer ---------------------------------------------------------------------------
 # Path parameters draw from the seeded ids most of the time and are generated freely
@@ -193,6 +214,11 @@ cat >"$work/schemathesis.toml" <<TOML
 # target/, out of the work tree.
 [cache]
 directory = "$PWD/target/schemathesis-cache"
+
+# NUL characters in generated strings: PostgreSQL cannot store them, so they must be
+# refused at the edge (400/422), never reach a query (500).
+[generation]
+allow-x00 = true
 
 [dictionaries.deals]
 values = [$(ids "$executed" "$negotiating" "$draft")]
@@ -253,10 +279,10 @@ include-path-regex = '^/api/v1/deals/\{id\}/(submit|counter|accept|reject|withdr
 checks.missing_required_header.expected-statuses = [400, 401, 403, 406, 415, 422, 428]
 TOML
 
-report="${SCHEMATHESIS_REPORT_DIR:-target/schemathesis-report}"
+report="${SCHEMATHESIS_REPORT_DIR:-target/schemathesis-report}/$backend"
 mkdir -p "$report"
 report=$(cd "$report" && pwd)
-echo "ci: schemathesis: fuzzing $base/api/openapi.json ($max_examples examples per operation and phase)"
+echo "ci: schemathesis ($backend): fuzzing $base/api/openapi.json ($max_examples examples per operation and phase)"
 # In the background with `wait`, so an interruption is handled at once (the EXIT trap
 # stops the fuzzer and the server) instead of after the whole run.
 set +e
@@ -288,7 +314,7 @@ set -e
 # A 5xx is logged by the server with its cause (`request failed`); show them next to
 # the failure. (actix logs a client's malformed header at ERROR too: not ours, left out.)
 if grep -q 'request failed' "$work/server.log"; then
-  echo "ci: schemathesis: server errors logged during the run:" >&2
+  echo "ci: schemathesis ($backend): server errors logged during the run:" >&2
   grep 'request failed' "$work/server.log" | head -n 20 >&2
 fi
 elapsed=$(($(date +%s) - started))
@@ -299,8 +325,8 @@ summary=$(
   echo "${operations:-?} operations; ${cases:-no test cases}; ${closing:-no summary}"
 )
 if [ "$rc" -ne 0 ]; then
-  echo "ci: schemathesis: FAILED (exit $rc) in ${elapsed}s: $summary; JUnit report in $report" >&2
+  echo "ci: schemathesis ($backend): FAILED (exit $rc) in ${elapsed}s: $summary; JUnit report in $report" >&2
   echo "ci: ########## SCHEMATHESIS FOUND FAILURES: the API does not match its OpenAPI document ##########" >&2
   exit "$rc"
 fi
-echo "ci: schemathesis: passed in ${elapsed}s: $summary"
+echo "ci: schemathesis ($backend): passed in ${elapsed}s: $summary"

@@ -146,6 +146,9 @@ impl Application {
                         .app_data(openapi_json.clone())
                         .route(web::get().to(serve_openapi)),
                 )
+                .wrap(actix_web::middleware::from_fn(
+                    api::input::refuse_unstorable_input,
+                ))
                 .wrap(ErrorHandlers::new().default_handler(problem::problem_for_framework_errors))
                 .wrap(prometheus.clone())
                 .wrap_fn(|req, srv| {

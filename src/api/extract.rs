@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
+use super::input;
 use super::problem::ApiError;
 use crate::domain::ValidationErrors;
 
@@ -84,6 +85,11 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; a JSON document was expected",
         ));
     }
+    // Strings PostgreSQL cannot store, or longer than their field allows, are refused
+    // first, for every body alike (see `api::input`).
+    let document: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| json_error(e, String::new()))?;
+    input::check_json(&document)?;
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -164,6 +170,12 @@ mod tests {
         assert_eq!(field_of(err), "name");
         let err = parse_json::<Outer>(br#"{"name":"a","inner":{}}"#).unwrap_err();
         assert_eq!(field_of(err), "inner.items");
+    }
+
+    #[test]
+    fn unstorable_strings_are_refused_before_typing() {
+        let err = parse_json::<Outer>(br#"{"name":"a\u0000b","inner":{"items":[]}}"#).unwrap_err();
+        assert_eq!(field_of(err), "name");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
 use super::catalogs::{track_cursor, TrackView};
+use super::csv_export;
 use super::extract::ApiJson;
 use super::idempotency::{self, Stored};
 use super::pagination::{encode_cursor, Page, PageQuery};
@@ -178,7 +179,9 @@ pub async fn grant_tracks(
 }
 
 /// Every granted ISRC as CSV (`isrc,title,artists,label,release_date`), for loading
-/// into a platform's own systems. Streams in chunks; memory stays flat.
+/// into a platform's own systems. Streams in chunks; memory stays flat. Cells a
+/// spreadsheet would evaluate (leading `=`, `+`, `-`, `@`, tab, CR) carry a leading `'`
+/// (see `docs/api.md`, "CSV exports").
 #[utoipa::path(tag = "grants", security(("bearer" = [])), responses(
     (status = 200, content_type = "text/csv", body = String,
         headers(("Content-Disposition" = String, description = "`attachment; filename=\"grant-<id>.csv\"`"))),
@@ -227,13 +230,22 @@ pub async fn grant_tracks_csv(
                     for r in rows {
                         let isrc =
                             Isrc::from_key(r.isrc_key).map_or_else(String::new, Isrc::into_string);
-                        out.push_str(&format!(
-                            "{isrc},{},{},{},{}\n",
-                            csv_field(&r.title),
-                            csv_field(&r.artists),
-                            csv_field(&r.label),
-                            r.release_date
-                        ));
+                        let date = r.release_date.to_string();
+                        match csv_export::record([
+                            isrc.as_str(),
+                            &r.title,
+                            &r.artists,
+                            &r.label,
+                            &date,
+                        ]) {
+                            Ok(line) => out.push_str(&line),
+                            Err(e) => {
+                                return Some((
+                                    Err(actix_web::error::ErrorInternalServerError(e)),
+                                    (None, false),
+                                ))
+                            }
+                        }
                     }
                     Some((
                         Ok::<_, actix_web::Error>(web::Bytes::from(out)),
@@ -254,14 +266,6 @@ pub async fn grant_tracks_csv(
             format!("attachment; filename=\"grant-{grant_id}.csv\""),
         ))
         .streaming(chunks))
-}
-
-fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_string()
-    }
 }
 
 // ---- installments and payments ----------------------------------------------------

@@ -5,11 +5,13 @@
 pub mod accounts;
 pub mod caller;
 pub mod catalogs;
+pub mod csv_export;
 pub mod deals;
 pub mod extract;
 pub mod grants;
 pub mod health;
 pub mod idempotency;
+pub mod input;
 pub mod marketplace;
 pub mod notifications;
 pub mod offers;

@@ -1,7 +1,7 @@
 //! Completes the generated OpenAPI document with the error answers that follow from
 //! an operation's shape rather than from its handler: every authenticated operation
 //! can answer 401, every operation with a body 400/413/415/422, every path with an
-//! `{id}` 404, every operation touching the database 500 and 503. Declaring them by
+//! `{id}` 400 and 404, every operation touching the database 500 and 503. Declaring them by
 //! hand on some seventy handlers is how they went missing in the first place (the
 //! schemathesis run in `.ci/run` found them); deriving them from the shape keeps the
 //! document complete when a handler is added. Answers a handler declares itself
@@ -58,12 +58,13 @@ fn complete_operation(path: &str, op: &mut Operation) {
             .entry(status.to_string())
             .or_insert(RefOr::T(response));
     };
-    if reads_query_or_headers || !body_types.is_empty() {
+    if reads_query_or_headers || !body_types.is_empty() || path.contains('{') {
         add(
             "400",
             problem(
                 "Malformed request: a body that is not JSON, a query string, header, `limit` or \
-                 `cursor` that cannot be read",
+                 `cursor` that cannot be read, or a path or query value holding a NUL character \
+                 or longer than allowed (docs/api.md, \"Input limits\")",
             ),
         );
     }

@@ -6,6 +6,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::input;
 use super::problem::ApiError;
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -43,11 +44,14 @@ pub fn encode_cursor(key: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_bytes())
 }
 
+/// A cursor is only ever one this API wrote: a sort key that decodes to text PostgreSQL
+/// can compare (no NUL) and of bounded length; anything else is refused, never queried.
 pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|key| input::text_problem(key, input::DEFAULT_MAX_CHARS).is_none())
         .ok_or_else(|| ApiError::BadRequest {
             detail: "is not a cursor returned by this API".into(),
             field: Some("cursor".into()),
@@ -96,6 +100,8 @@ mod tests {
             "0193-abc"
         );
         assert!(decode_cursor("!!!").is_err());
+        assert!(decode_cursor(&encode_cursor("a\0b")).is_err());
+        assert!(decode_cursor(&encode_cursor(&"x".repeat(5_000))).is_err());
     }
 
     #[test]

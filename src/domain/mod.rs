@@ -23,4 +23,4 @@ pub mod trackset;
 pub mod usage;
 pub mod validation;
 
-pub use validation::{FieldError, ValidationErrors};
+pub use validation::{is_storable_text, FieldError, ValidationErrors, NUL_REFUSED};

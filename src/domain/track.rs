@@ -25,7 +25,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::domain::isrc::Isrc;
-use crate::domain::ValidationErrors;
+use crate::domain::{is_storable_text, ValidationErrors, NUL_REFUSED};
 
 pub const MAX_TITLE_CHARS: usize = 500;
 pub const MAX_ARTISTS: usize = 50;
@@ -98,6 +98,8 @@ fn required_text(
     let value = raw.trim();
     if value.is_empty() {
         errors.push(field, "is required");
+    } else if !is_storable_text(value) {
+        errors.push(field, NUL_REFUSED);
     } else if value.chars().count() > max_chars {
         errors.push(field, format!("must be at most {max_chars} characters"));
     }
@@ -132,6 +134,8 @@ impl TrackInput {
                 let name = raw.trim();
                 if name.is_empty() {
                     errors.push(field, "must not be blank");
+                } else if !is_storable_text(name) {
+                    errors.push(field, NUL_REFUSED);
                 } else if name.chars().count() > MAX_NAME_CHARS {
                     errors.push(
                         field,
@@ -484,6 +488,20 @@ mod tests {
         });
         assert_eq!(errs[0].0, "isrc");
         assert!(errs[0].1.contains("year"));
+    }
+
+    #[test]
+    fn nul_characters_are_refused_in_every_text_field() {
+        let errs = errors_of(TrackInput {
+            title: "a\0b".into(),
+            artists: vec!["Li\0Wei".into()],
+            label: "\0".into(),
+            genre: "Pop\0".into(),
+            ..good()
+        });
+        let fields: Vec<&str> = errs.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, vec!["title", "artists[0]", "label", "genre"]);
+        assert!(errs.iter().all(|(_, m)| m == NUL_REFUSED));
     }
 
     #[test]

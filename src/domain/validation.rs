@@ -59,3 +59,12 @@ impl ValidationErrors {
         self
     }
 }
+
+/// Why a NUL character is refused, wherever text arrives: PostgreSQL cannot store it
+/// in `TEXT` (SQLite could), so accepting it would make the two backends disagree.
+pub const NUL_REFUSED: &str = "must not contain the NUL character (U+0000)";
+
+/// Whether `text` can be stored on both backends.
+pub fn is_storable_text(text: &str) -> bool {
+    !text.contains('\0')
+}

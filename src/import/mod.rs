@@ -30,8 +30,13 @@ pub use rows::ImportFormat;
 
 /// Rows written per bulk statement (bounded memory, few round trips).
 const BATCH_ROWS: usize = 20_000;
-/// Rejected rows listed one by one in a report; past this only the count grows.
-pub const MAX_REJECTED_LISTED: usize = 100_000;
+/// Problems listed one by one in a report; past this only `rejected_rows` grows. A
+/// thousand is more than anyone fixes in one pass and keeps the report bounded
+/// (about 300 KB at most) whatever the file's size.
+pub const MAX_REJECTED_LISTED: usize = 1_000;
+/// A problem's message is cut to this many characters: a parser's message may quote
+/// the offending value, and the report must not grow with a hostile row.
+pub const MAX_MESSAGE_CHARS: usize = 200;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RejectedRow {
@@ -47,11 +52,11 @@ pub struct ImportReport {
     pub imported: u64,
     /// Rows whose ISRC the catalog already held before this import (left unchanged).
     pub skipped_existing: u64,
-    /// Every problem found, by line (at most 100,000 listed; see `rejected_rows`).
+    /// The first problems found, by line (at most 1,000 listed; see `rejected_rows`).
     pub rejected: Vec<RejectedRow>,
     /// How many rows were rejected in all.
     pub rejected_rows: u64,
-    /// Whether `rejected` was cut at 100,000 entries.
+    /// Whether `rejected` was cut at 1,000 entries.
     pub rejected_truncated: bool,
     /// The catalog's size after the import.
     pub catalog_track_count: u64,
@@ -211,7 +216,7 @@ impl ImportRun {
                 self.report.rejected.push(RejectedRow {
                     line,
                     field,
-                    message,
+                    message: bounded_message(message),
                 });
             } else {
                 self.report.rejected_truncated = true;
@@ -361,5 +366,27 @@ impl ImportRun {
 impl From<diesel::result::Error> for ImportError {
     fn from(e: diesel::result::Error) -> Self {
         ImportError::Database(DbError::Query(e))
+    }
+}
+/// A message cut to [`MAX_MESSAGE_CHARS`], marked with an ellipsis when cut.
+fn bounded_message(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_cut_on_a_character_boundary() {
+        assert_eq!(bounded_message("short".into()), "short");
+        let exact = "é".repeat(MAX_MESSAGE_CHARS);
+        assert_eq!(bounded_message(exact.clone()), exact);
+        let cut = bounded_message("é".repeat(MAX_MESSAGE_CHARS * 50));
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(cut.ends_with('…'));
     }
 }

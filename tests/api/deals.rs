@@ -8,18 +8,18 @@ use crate::helpers::{spawn_app, Backend, Reply, Session, TestApp};
 use crate::on_both_backends;
 
 /// Two platforms: a licensor with a generated catalog and a slice, a licensee.
-struct Market {
-    app: TestApp,
-    licensor: Session,
-    licensor_signer: Session,
-    licensee: Session,
-    licensee_signer: Session,
-    catalog_id: String,
-    slice_id: String,
-    slice_tracks: i64,
+pub(crate) struct Market {
+    pub(crate) app: TestApp,
+    pub(crate) licensor: Session,
+    pub(crate) licensor_signer: Session,
+    pub(crate) licensee: Session,
+    pub(crate) licensee_signer: Session,
+    pub(crate) catalog_id: String,
+    pub(crate) slice_id: String,
+    pub(crate) slice_tracks: i64,
 }
 
-async fn upload(app: &TestApp, token: &str, catalog: &str, tracks: u64) {
+pub(crate) async fn upload(app: &TestApp, token: &str, catalog: &str, tracks: u64) {
     let mut csv = Vec::new();
     cadenza::import::generate::generate_catalog(
         &mut csv,
@@ -51,7 +51,7 @@ async fn slice(app: &TestApp, token: &str, catalog: &str, labels: &[&str]) -> (S
     )
 }
 
-async fn market(backend: Backend, sublicensable: bool) -> Market {
+pub(crate) async fn market(backend: Backend, sublicensable: bool) -> Market {
     let app = spawn_app(backend).await;
     let licensor = app.register("Tencent Music", "owner@tme.test").await;
     let licensor_signer = app.add_member(&licensor, "signer@tme.test", "signer").await;
@@ -93,7 +93,7 @@ async fn market(backend: Backend, sublicensable: bool) -> Market {
     }
 }
 
-fn terms(slice_id: &str) -> Value {
+pub(crate) fn terms(slice_id: &str) -> Value {
     json!({
         "slice_id": slice_id,
         "territories": ["CN"],
@@ -115,7 +115,7 @@ fn terms(slice_id: &str) -> Value {
 }
 
 impl Market {
-    async fn open(&self, terms: &Value) -> Value {
+    pub(crate) async fn open(&self, terms: &Value) -> Value {
         let reply = self
             .app
             .post(
@@ -127,7 +127,7 @@ impl Market {
         reply.assert_status(201).clone()
     }
 
-    async fn act(&self, token: &str, deal: &Value, action: &str, body: Value) -> Reply {
+    pub(crate) async fn act(&self, token: &str, deal: &Value, action: &str, body: Value) -> Reply {
         self.act_with(
             token,
             deal["id"].as_str().unwrap(),
@@ -161,8 +161,28 @@ impl Market {
         TestApp::reply(req.send().await.unwrap()).await
     }
 
+    /// Both signatures on an agreed deal: the executed deal.
+    pub(crate) async fn executed(&self, agreed: Value) -> Value {
+        let hash = agreed["terms_hash"].as_str().unwrap().to_string();
+        let mut deal = agreed;
+        for signer in [&self.licensee_signer, &self.licensor_signer] {
+            deal = self
+                .act(
+                    &signer.access_token,
+                    &deal,
+                    "sign",
+                    json!({"terms_hash": hash}),
+                )
+                .await
+                .assert_status(200)
+                .clone();
+        }
+        assert_eq!(deal["state"], "executed");
+        deal
+    }
+
     /// Open, submit, accept: an agreed deal on `terms`.
-    async fn agreed(&self, terms: &Value) -> Value {
+    pub(crate) async fn agreed(&self, terms: &Value) -> Value {
         let deal = self.open(terms).await;
         let deal = self
             .act(&self.licensee.access_token, &deal, "submit", json!({}))

@@ -8,6 +8,8 @@ mod catalogs;
 mod deals;
 mod foundation;
 mod guide;
+mod hostile_input;
 mod mail;
 mod marketplace;
 mod openapi;
+mod reliability;

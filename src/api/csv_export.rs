@@ -1,0 +1,104 @@
+//! CSV files the API hands out, written so that a spreadsheet opening them never
+//! evaluates a cell (CSV injection, CWE-1236): a licensor's track titles reach the
+//! licensee's spreadsheet, and `=HYPERLINK(…)` or `@SUM(…)` must arrive as text.
+//!
+//! The rule (documented in `docs/api.md`, "CSV exports"): a cell whose first character
+//! is `=`, `+`, `-`, `@`, a tab, a carriage return or `'` gets one `'` in front. The value
+//! is recoverable: drop one leading `'`, if there is one. (A genuine leading `'` is
+//! doubled, so the rule is unambiguous; spreadsheets show a leading `'` as "this is text"
+//! and display the rest unchanged.) Quoting is the `csv` crate's.
+
+use std::borrow::Cow;
+
+/// First characters a spreadsheet may read as the start of a formula, plus the
+/// neutralizing mark itself (so a value that already starts with it stays recoverable).
+const FORMULA_STARTS: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '\''];
+
+/// The cell as written: `'` in front when a spreadsheet would evaluate it.
+pub fn spreadsheet_safe(value: &str) -> Cow<'_, str> {
+    if value.starts_with(FORMULA_STARTS) {
+        Cow::Owned(format!("'{value}"))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+/// The original value of a cell written by [`spreadsheet_safe`].
+pub fn recover(cell: &str) -> &str {
+    cell.strip_prefix('\'').unwrap_or(cell)
+}
+
+/// One CSV record, every cell neutralized and quoted as needed, with a `\n` ending.
+pub fn record<'a>(cells: impl IntoIterator<Item = &'a str>) -> Result<String, csv::Error> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let cells: Vec<Cow<'_, str>> = cells.into_iter().map(spreadsheet_safe).collect();
+    writer.write_record(cells.iter().map(|c| c.as_bytes()))?;
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    // Every cell went in as UTF-8 and quoting adds only ASCII.
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn formula_cells_are_neutralized() {
+        for (value, written) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "'=HYPERLINK(\"http://x\",\"y\")",
+            ),
+            ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+            ("+1", "'+1"),
+            ("-M-", "'-M-"),
+            ("\tcmd", "'\tcmd"),
+            ("\rcmd", "'\rcmd"),
+            ("'quoted", "''quoted"),
+            ("Moonlight", "Moonlight"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(spreadsheet_safe(value), written, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn records_are_quoted_and_neutralized() {
+        assert_eq!(
+            record(["CNA012400001", "=1+1", "a, b", "say \"hi\"", "x"]).expect("written"),
+            "CNA012400001,'=1+1,\"a, b\",\"say \"\"hi\"\"\",x\n"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn every_value_is_recoverable_and_never_starts_a_formula(value in ".*") {
+            let cell = spreadsheet_safe(&value);
+            prop_assert_eq!(recover(&cell), value.as_str());
+            prop_assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']));
+        }
+
+        #[test]
+        fn a_record_reads_back_as_the_safe_cells(cells in proptest::collection::vec(".*", 1..6)) {
+            // After a header line, as in every export (a reader drops a BOM that starts a file).
+            let header = record(cells.iter().map(|_| "h")).expect("written");
+            let file = header + &record(cells.iter().map(String::as_str)).expect("written");
+            let mut reader = csv::ReaderBuilder::new().from_reader(file.as_bytes());
+            let read: Vec<String> = reader
+                .records()
+                .next()
+                .expect("one record")
+                .expect("readable")
+                .iter()
+                .map(|c| recover(c).to_string())
+                .collect();
+            prop_assert_eq!(read, cells);
+        }
+    }
+}

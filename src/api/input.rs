@@ -1,0 +1,312 @@
+//! Input that cannot be stored stops at the edge, the same on both backends.
+//!
+//! PostgreSQL refuses the NUL character in `TEXT` (SQLite stores it), and unbounded
+//! strings overflow indexes (a B-tree entry holds about 2.7 KB) or simply cost memory.
+//! Rather than trusting every handler and query to remember, three checks run on every
+//! request before a handler sees it:
+//!
+//! - **path segments** and **query parameters** (middleware [`refuse_unstorable_input`]):
+//!   no NUL, a path segment at most [`MAX_PATH_SEGMENT_BYTES`] bytes, a query value at most
+//!   [`DEFAULT_MAX_CHARS`] characters; refused with 400 naming the route parameter
+//!   (`id`, from the route pattern the path matches) or the query parameter;
+//! - **JSON bodies** ([`check_json`], called by every JSON extractor): no NUL in any
+//!   string or key, every string at most its field's ceiling ([`max_chars`]); refused with
+//!   422 listing every field at fault (`terms.clauses`, `selector.labels[3]`);
+//! - **cursors** are checked after decoding (`pagination::decode_cursor`), and imported
+//!   rows by the track's own validation (rejected by line).
+//!
+//! The ceilings are an outer bound; the domain's own limits (a name of 200 characters,
+//! an ISRC of 12) are usually tighter and say so in their own words. `docs/api.md`,
+//! "Input limits", lists them.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::ResponseError;
+use percent_encoding::percent_decode_str;
+use serde_json::Value;
+use url::form_urlencoded;
+
+use super::problem::ApiError;
+use crate::domain::{is_storable_text, ValidationErrors, NUL_REFUSED};
+
+/// Any string field, query value or cursor without a ceiling of its own.
+pub const DEFAULT_MAX_CHARS: usize = 1_000;
+/// Ids are 36 characters; nothing routed needs more than this.
+pub const MAX_PATH_SEGMENT_BYTES: usize = 256;
+/// Field errors listed in one answer; a hostile body must not make a huge one.
+const MAX_ERRORS_LISTED: usize = 50;
+
+/// Fields whose ceiling is not [`DEFAULT_MAX_CHARS`], by the field's own name (the last
+/// key of its path, so `terms.clauses` is `clauses`).
+const FIELD_MAX_CHARS: &[(&str, usize)] = &[
+    // Free-text clauses of a term sheet (the domain allows 20,000).
+    ("clauses", 20_000),
+    // Why a deal was rejected or terminated (the domain allows 2,000).
+    ("reason", 2_000),
+    // RFC 5321's limit on a forward path; also bounds the login throttle's key.
+    ("email", 254),
+    // New passwords are 10 to 128 characters; a login attempt may be longer but
+    // is not hashed past this.
+    ("password", 1_024),
+];
+
+/// The ceiling of a string field, by its name.
+pub fn max_chars(field: &str) -> usize {
+    FIELD_MAX_CHARS
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map_or(DEFAULT_MAX_CHARS, |(_, max)| *max)
+}
+
+/// Every string (and key) of a JSON document: storable, and within its field's ceiling.
+pub fn check_json(document: &Value) -> Result<(), ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    walk(document, &mut String::new(), "", &mut errors);
+    errors.0.truncate(MAX_ERRORS_LISTED);
+    errors.into_result()
+}
+
+fn walk(value: &Value, path: &mut String, field: &str, errors: &mut ValidationErrors) {
+    match value {
+        Value::String(text) => {
+            if let Some(message) = text_problem(text, max_chars(field)) {
+                errors.push(path.clone(), message);
+            }
+        }
+        Value::Array(items) => {
+            let len = path.len();
+            for (i, item) in items.iter().enumerate() {
+                path.push_str(&format!("[{i}]"));
+                walk(item, path, field, errors);
+                path.truncate(len);
+            }
+        }
+        Value::Object(members) => {
+            let len = path.len();
+            for (key, member) in members {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                if !is_storable_text(key) {
+                    errors.push(path.clone(), format!("the member's name {NUL_REFUSED}"));
+                } else {
+                    walk(member, path, key, errors);
+                }
+                path.truncate(len);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// Why `text` cannot be taken, if it cannot.
+pub fn text_problem(text: &str, max_chars: usize) -> Option<String> {
+    if !is_storable_text(text) {
+        Some(NUL_REFUSED.to_string())
+    } else if text.len() > max_chars && text.chars().count() > max_chars {
+        Some(format!("must be at most {max_chars} characters"))
+    } else {
+        None
+    }
+}
+
+/// The name of the parameter at `index` of the route `pattern` (`/api/v1/deals/{id}`).
+fn parameter_at(pattern: &str, index: usize) -> Option<&str> {
+    pattern
+        .split('/')
+        .nth(index)
+        .and_then(|segment| segment.strip_prefix('{'))
+        .and_then(|segment| segment.strip_suffix('}'))
+}
+
+/// The first path segment or query parameter that cannot be taken, as a 400 naming it.
+/// `pattern` computes the matched route pattern, asked only when something is wrong.
+pub fn check_path_and_query(
+    path: &str,
+    query: &str,
+    pattern: impl FnOnce() -> Option<String>,
+) -> Result<(), ApiError> {
+    let segments: Vec<String> = path
+        .split('/')
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    for (index, segment) in segments.iter().enumerate() {
+        let problem = if !is_storable_text(segment) {
+            Some(NUL_REFUSED.to_string())
+        } else if segment.len() > MAX_PATH_SEGMENT_BYTES {
+            Some(format!("must be at most {MAX_PATH_SEGMENT_BYTES} bytes"))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            let pattern = pattern();
+            let name = pattern
+                .as_deref()
+                .and_then(|p| parameter_at(p, index))
+                .unwrap_or("path");
+            return Err(ApiError::BadRequest {
+                detail: format!("path parameter `{name}` {message}"),
+                field: Some(name.to_string()),
+            });
+        }
+    }
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let problem = if !is_storable_text(&name) {
+            Some((
+                String::from("query"),
+                format!("a parameter's name {NUL_REFUSED}"),
+            ))
+        } else {
+            text_problem(&value, DEFAULT_MAX_CHARS).map(|m| (name.into_owned(), m))
+        };
+        if let Some((name, message)) = problem {
+            return Err(ApiError::BadRequest {
+                detail: format!("query parameter `{name}` {message}"),
+                field: Some(name),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Middleware: refuses a request whose path or query cannot be taken (see the module
+/// doc) before routing, so no handler, extractor or query ever sees it.
+pub async fn refuse_unstorable_input(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if let Err(refused) = check_path_and_query(req.uri().path(), req.query_string(), || {
+        req.resource_map().match_pattern(req.uri().path())
+    }) {
+        let response = refused.error_response();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(document: Value) -> Vec<String> {
+        check_json(&document)
+            .err()
+            .map(|e| e.0.into_iter().map(|f| f.field).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn nul_anywhere_in_a_body_names_the_field() {
+        assert_eq!(
+            fields(json!({
+                "name": "ok",
+                "terms": {"clauses": "a\u{0}b", "installments": [{"amount": "1"}, {"amount": "\u{0}"}]},
+                "selector": {"labels": ["fine", "bad\u{0}"]},
+            })),
+            vec![
+                "selector.labels[1]",
+                "terms.clauses",
+                "terms.installments[1].amount"
+            ]
+        );
+        assert_eq!(fields(json!({"a\u{0}": 1})), vec!["a\u{0}"]);
+        assert_eq!(fields(json!(["\u{0}"])), vec!["[0]"]);
+    }
+
+    #[test]
+    fn ceilings_follow_the_field_name() {
+        assert!(fields(json!({"clauses": "x".repeat(20_000)})).is_empty());
+        assert_eq!(
+            fields(json!({"terms": {"clauses": "x".repeat(20_001)}})),
+            vec!["terms.clauses"]
+        );
+        assert!(fields(json!({"name": "é".repeat(DEFAULT_MAX_CHARS)})).is_empty());
+        assert_eq!(
+            fields(json!({"name": "é".repeat(DEFAULT_MAX_CHARS + 1)})),
+            vec!["name"]
+        );
+        assert_eq!(
+            fields(json!({"email": format!("{}@example.com", "a".repeat(250))})),
+            vec!["email"]
+        );
+        assert!(fields(json!({"count": 5, "ok": true, "none": null})).is_empty());
+    }
+
+    #[test]
+    fn hostile_bodies_give_a_bounded_answer() {
+        let many: Vec<String> = (0..10_000).map(|_| "\u{0}".to_string()).collect();
+        let errors = check_json(&json!({ "include_isrcs": many })).unwrap_err();
+        assert_eq!(errors.0.len(), MAX_ERRORS_LISTED);
+    }
+
+    fn refused_field(path: &str, query: &str) -> Option<String> {
+        let patterns = [
+            "/api/v1/deals/{id}",
+            "/api/v1/deals/{id}/sign",
+            "/api/v1/slices/{id}/tracks/{isrc}",
+        ];
+        // What actix's resource map does, for the test's few routes.
+        let matched = || {
+            patterns
+                .iter()
+                .find(|p| {
+                    let (p, s): (Vec<_>, Vec<_>) =
+                        (p.split('/').collect(), path.split('/').collect());
+                    p.len() == s.len()
+                        && p.iter().zip(&s).all(|(p, s)| p.starts_with('{') || p == s)
+                })
+                .map(|p| p.to_string())
+        };
+        match check_path_and_query(path, query, matched) {
+            Ok(()) => None,
+            Err(ApiError::BadRequest { field, .. }) => field,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn path_segments_are_named_by_their_route_parameter() {
+        assert_eq!(refused_field("/api/v1/deals/abc", ""), None);
+        assert_eq!(
+            refused_field("/api/v1/deals/a%00b", "").as_deref(),
+            Some("id")
+        );
+        assert_eq!(
+            refused_field("/api/v1/deals/%00/sign", "").as_deref(),
+            Some("id")
+        );
+        assert_eq!(
+            refused_field("/api/v1/slices/s1/tracks/%00", "").as_deref(),
+            Some("isrc")
+        );
+        assert_eq!(
+            refused_field("/api/v1/nowhere/%00", "").as_deref(),
+            Some("path")
+        );
+        let long = "x".repeat(MAX_PATH_SEGMENT_BYTES + 1);
+        assert_eq!(
+            refused_field(&format!("/api/v1/deals/{long}"), "").as_deref(),
+            Some("id")
+        );
+    }
+
+    #[test]
+    fn query_parameters_are_named() {
+        assert_eq!(refused_field("/api/v1/deals", "state=open&limit=5"), None);
+        assert_eq!(
+            refused_field("/api/v1/deals", "state=a%00").as_deref(),
+            Some("state")
+        );
+        let long = "q=".to_string() + &"x".repeat(DEFAULT_MAX_CHARS + 1);
+        assert_eq!(refused_field("/api/v1/offers", &long).as_deref(), Some("q"));
+        assert_eq!(
+            refused_field("/api/v1/offers", "a%00=1").as_deref(),
+            Some("query")
+        );
+    }
+}
