@@ -15,6 +15,7 @@ pub mod isrc;
 pub mod money;
 pub mod period;
 pub mod role;
+pub mod royalty;
 pub mod selector;
 pub mod terms;
 pub mod territory;

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use serde_json::{json, Value};
 
-use crate::deals::{market, terms, Market};
+use crate::deals::{market, terms};
 use crate::helpers::{Backend, TestApp};
 use crate::on_both_backends;
 
