@@ -11,6 +11,7 @@
 
 pub mod generate;
 mod rows;
+pub mod usage_report;
 
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
