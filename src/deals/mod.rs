@@ -6,14 +6,14 @@
 
 pub mod execution;
 pub mod payments;
-pub mod sweeper;
+pub mod schedule;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::db::accounts;
 use crate::db::audit::AuditEvent;
 use crate::db::deals::{self, DealEventRow, DealRow, DealStatusUpdate, RevisionRow, SignatureRow};
-use crate::db::notifications::{self, Audience, Notification};
+use crate::notifications::{self, Audience, Notification};
 use crate::db::{lock_organization, new_id, now, write_transaction, DbConnection, DbError};
 use crate::domain::deal::{
     self, Action, Actor, DealEvent, DealState, DealStatus, Party, Refusal, TransitionRefused,
@@ -438,7 +438,7 @@ pub fn transition(
     // A respond-by that passed since the sweeper's last round counts now: the deal
     // expires (committed, with its notices) and the action is refused as from `expired`.
     if let Some(deal) = deals::find_deal_for_org(conn, &member.organization_id, deal_id)? {
-        if deal.respond_by.is_some_and(|r| r <= at) && sweeper::expire(conn, &deal.id, at)? {
+        if deal.respond_by.is_some_and(|r| r <= at) && schedule::expire(conn, &deal.id, at)? {
             return Err(DealError::Refused(TransitionRefused {
                 state: DealState::Expired,
                 action,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use cadenza::config::MailSettings;
-use cadenza::db::notifications::{notify, Audience, Notification};
+use cadenza::notifications::{notify, Audience, Notification};
 use cadenza::db::outbox::{self, OutboxMail, OutgoingMail};
 use cadenza::db::schema::mail_outbox;
 use cadenza::db::{write_transaction, DbError};
