@@ -206,7 +206,11 @@ impl Application {
         let worker = self
             .mail_worker
             .map(|worker| actix_web::rt::spawn(worker.run(stopped)));
-        actix_web::rt::spawn(crate::catalogs::warm_postings(self.db.clone(), self.postings.clone(), None));
+        actix_web::rt::spawn(crate::catalogs::warm_postings(
+            self.db.clone(),
+            self.postings.clone(),
+            None,
+        ));
         let sweeper = (self.sweep_interval > std::time::Duration::ZERO).then(|| {
             actix_web::rt::spawn(crate::sweeper::run(
                 self.db.clone(),

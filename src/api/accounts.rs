@@ -481,12 +481,7 @@ pub async fn list_members(
         .into_iter()
         .map(UserView::try_from)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
-        views,
-        limit,
-        |u| u.id.clone(),
-        |u| u,
-    )))
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |u| u.id.clone(), |u| u)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

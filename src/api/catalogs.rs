@@ -172,12 +172,7 @@ pub async fn list_catalogs(
         .into_iter()
         .map(CatalogView::try_from)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
-        views,
-        limit,
-        |c| c.id.clone(),
-        |c| c,
-    )))
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |c| c.id.clone(), |c| c)))
 }
 
 async fn owned_catalog(state: &AppState, caller: &Caller, id: String) -> Result<Catalog, ApiError> {

@@ -104,12 +104,7 @@ pub async fn list_grants(
         .into_iter()
         .map(GrantView::try_from)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
-        views,
-        limit,
-        |g| g.id.clone(),
-        |g| g,
-    )))
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |g| g.id.clone(), |g| g)))
 }
 
 async fn party_grant(
@@ -354,7 +349,10 @@ pub async fn schedule(
             let rows = deal_rows::installments_for_deal(conn, &id)?;
             let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
             let payments = deal_rows::payments_for_installments(conn, &ids)?;
-            let currency = rows.first().and_then(|r| Currency::parse(&r.currency).ok());
+            let currency = rows
+                .first()
+                .map(|r| crate::db::stored::<Currency>("installments.currency", &r.currency))
+                .transpose()?;
             let live = rows.iter().filter(|r| r.status != "cancelled");
             let total: i64 = live.clone().map(|r| r.amount_minor).sum();
             let paid: i64 = rows.iter().map(|r| r.paid_minor).sum();

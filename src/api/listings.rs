@@ -250,4 +250,3 @@ pub fn request_views(
         })
         .collect()
 }
-

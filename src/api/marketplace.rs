@@ -16,7 +16,7 @@ use crate::db::marketplace;
 use crate::domain::isrc::Isrc;
 use crate::domain::listing::{Audience, Visibility};
 use crate::domain::ValidationErrors;
-use crate::marketplace::{Match, MarketError};
+use crate::marketplace::{MarketError, Match};
 
 impl From<MarketError> for ApiError {
     fn from(e: MarketError) -> Self {
@@ -31,7 +31,10 @@ impl From<MarketError> for ApiError {
                 detail,
                 extensions: Some(serde_json::Map::from_iter([
                     ("state".to_string(), serde_json::json!(state)),
-                    ("allowed_actions".to_string(), serde_json::json!(allowed_actions)),
+                    (
+                        "allowed_actions".to_string(),
+                        serde_json::json!(allowed_actions),
+                    ),
                 ])),
             },
             MarketError::Conflict(detail) => ApiError::conflict(detail),

@@ -96,12 +96,7 @@ pub async fn list_notifications(
         .into_iter()
         .map(NotificationView::try_from)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
-        views,
-        limit,
-        |n| n.id.clone(),
-        |n| n,
-    )))
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |n| n.id.clone(), |n| n)))
 }
 
 /// Mark one notification read (idempotent: the first read time is kept).

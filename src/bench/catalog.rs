@@ -129,7 +129,11 @@ pub(super) fn profile_selector(
     })
 }
 
-pub(super) fn write_profile(out: &mut dyn Write, name: &str, p: &SelectorProfile) -> Result<(), BenchError> {
+pub(super) fn write_profile(
+    out: &mut dyn Write,
+    name: &str,
+    p: &SelectorProfile,
+) -> Result<(), BenchError> {
     writeln!(
         out,
         "| {name}, one run split: {} postings rows ({:.1} MiB) fetched / decoded / evaluated → {} tracks | {} / {} / {} |",
@@ -460,7 +464,11 @@ pub fn run_catalog_bench(
 /// `optimize`, not used: it needs Rust 1.90). The estimate takes, per 65,536-id
 /// chunk, the smallest of array (2 B/id), bitmap (8 KiB) and runs (4 B/run + 2),
 /// plus 8 B of header per chunk.
-pub(super) fn write_slice_size(out: &mut dyn Write, name: &str, set: &TrackSet) -> Result<(), BenchError> {
+pub(super) fn write_slice_size(
+    out: &mut dyn Write,
+    name: &str,
+    set: &TrackSet,
+) -> Result<(), BenchError> {
     let stored = set.serialized_size();
     let mut estimate = 8usize;
     let mut chunk: Option<u32> = None;
@@ -494,4 +502,3 @@ pub(super) fn write_slice_size(out: &mut dyn Write, name: &str, set: &TrackSet) 
     )?;
     Ok(())
 }
-

@@ -298,4 +298,3 @@ pub fn run_signing_bench(
     )?;
     Ok(())
 }
-

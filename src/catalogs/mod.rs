@@ -9,11 +9,11 @@ use crate::db::audit::AuditEvent;
 use crate::db::catalogs::{self, Catalog, NewCatalog};
 use crate::db::postings_cache::PostingsCache;
 use crate::db::{new_id, now, stored_json, write_transaction, Db, DbConnection, DbError};
+use crate::domain::account::Author;
 use crate::domain::period::Period;
 use crate::domain::terms::TermsContext;
 use crate::domain::territory::Territories;
 use crate::domain::usage::Usages;
-use crate::domain::account::Author;
 
 pub mod slices;
 
@@ -58,7 +58,6 @@ pub async fn warm_postings(db: Db, cache: Arc<PostingsCache>, catalog_no: Option
         Err(e) => tracing::warn!(error = %e, "warming the postings cache failed"),
     }
 }
-
 
 /// The catalog's holding as terms must fit in it. A holding that does not read
 /// back is corrupt data.

@@ -106,8 +106,8 @@ pub fn release(conn: &mut DbConnection, user_id: &str, key: &str) -> Result<(), 
 
 /// Forgets every key older than [`RETENTION`] at `at`; how many were forgotten.
 pub fn forget_expired(conn: &mut DbConnection, at: NaiveDateTime) -> Result<usize, DbError> {
-    Ok(
-        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(at - RETENTION)))
-            .execute(conn)?,
+    Ok(diesel::delete(
+        idempotency_keys::table.filter(idempotency_keys::created_at.lt(at - RETENTION)),
     )
+    .execute(conn)?)
 }

@@ -13,7 +13,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::db::accounts;
 use crate::db::audit::AuditEvent;
 use crate::db::deals::{self, DealEventRow, DealRow, DealStatusUpdate, RevisionRow, SignatureRow};
-use crate::notifications::{self, Audience, Notification};
 use crate::db::{lock_organization, new_id, now, write_transaction, DbConnection, DbError};
 use crate::domain::deal::{
     self, Action, Actor, DealEvent, DealState, DealStatus, Party, Refusal, TransitionRefused,
@@ -22,6 +21,7 @@ use crate::domain::role::Role;
 use crate::domain::terms::{TermChange, TermSheet, TermSheetInput};
 use crate::domain::ValidationErrors;
 use crate::mail::event::{self as mail_event, DealRef, Event};
+use crate::notifications::{self, Audience, Notification};
 use execution::ExecutionReport;
 
 #[derive(Debug, thiserror::Error)]

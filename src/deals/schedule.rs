@@ -10,11 +10,11 @@ use super::{payments, status_of, DealError};
 use crate::db::accounts;
 use crate::db::audit::AuditEvent;
 use crate::db::deals::{self, DealEventRow, DealRow, DealStatusUpdate};
-use crate::notifications::{self, Audience, Notification};
 use crate::db::{new_id, write_transaction, DbConnection};
 use crate::domain::deal::{self, Action, Actor, Party};
 use crate::domain::money::Currency;
 use crate::mail::event::{DealRef, Event, InstallmentRef};
+use crate::notifications::{self, Audience, Notification};
 
 /// Deals are announced as expiring this long before their respond-by.
 pub const EXPIRY_WARNING: TimeDelta = TimeDelta::hours(24);

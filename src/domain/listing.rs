@@ -83,10 +83,12 @@ impl OfferState {
 
     /// Where `action` leads from this state; `None` when it is not allowed.
     pub fn apply(self, action: OfferAction) -> Option<OfferState> {
-        OfferState::sources(action).contains(&self).then_some(match action {
-            OfferAction::Publish => OfferState::Published,
-            OfferAction::Withdraw => OfferState::Withdrawn,
-        })
+        OfferState::sources(action)
+            .contains(&self)
+            .then_some(match action {
+                OfferAction::Publish => OfferState::Published,
+                OfferAction::Withdraw => OfferState::Withdrawn,
+            })
     }
 
     /// The states the sweeper expires once the expiry has passed.
@@ -268,7 +270,12 @@ mod tests {
 
     #[test]
     fn an_offer_covers_a_request_within_its_scope() {
-        let offer = scope(r#"["worldwide"]"#, r#"["interactive_streaming","download"]"#, (2027, 1), (2029, 12));
+        let offer = scope(
+            r#"["worldwide"]"#,
+            r#"["interactive_streaming","download"]"#,
+            (2027, 1),
+            (2029, 12),
+        );
         let inside = scope(r#"["CN"]"#, r#"["download"]"#, (2027, 6), (2028, 6));
         let too_long = scope(r#"["CN"]"#, r#"["download"]"#, (2027, 6), (2030, 6));
         let other_usage = scope(r#"["CN"]"#, r#"["sync"]"#, (2027, 6), (2028, 6));
@@ -280,10 +287,40 @@ mod tests {
 
     #[test]
     fn budgets_compare_in_one_currency_only() {
-        let asking = Price { currency: "USD", minor: 100 };
+        let asking = Price {
+            currency: "USD",
+            minor: 100,
+        };
         assert_eq!(within_budget(asking, None), None);
-        assert_eq!(within_budget(asking, Some(Price { currency: "EUR", minor: 1_000 })), None);
-        assert_eq!(within_budget(asking, Some(Price { currency: "USD", minor: 100 })), Some(true));
-        assert_eq!(within_budget(asking, Some(Price { currency: "USD", minor: 99 })), Some(false));
+        assert_eq!(
+            within_budget(
+                asking,
+                Some(Price {
+                    currency: "EUR",
+                    minor: 1_000
+                })
+            ),
+            None
+        );
+        assert_eq!(
+            within_budget(
+                asking,
+                Some(Price {
+                    currency: "USD",
+                    minor: 100
+                })
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            within_budget(
+                asking,
+                Some(Price {
+                    currency: "USD",
+                    minor: 99
+                })
+            ),
+            Some(false)
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::{check_targets, offer_covers, within_budget, Author, Match, MarketError};
+use super::{check_targets, offer_covers, within_budget, Author, MarketError, Match};
 use crate::db::audit::AuditEvent;
 use crate::db::marketplace::{self as storage, MarketRequest, Offer};
 use crate::db::postings_cache::PostingsCache;
@@ -74,8 +74,7 @@ pub fn create(
         None => None,
     };
     if let Some(audience) = &audience {
-        if let Err(MarketError::Validation(e)) = check_targets(conn, &requested_targets, audience)
-        {
+        if let Err(MarketError::Validation(e)) = check_targets(conn, &requested_targets, audience) {
             errors.0.extend(e.0);
         }
     }
@@ -128,9 +127,11 @@ pub fn create(
         storage::insert_offer(conn, &offer, &audience.targets, &facets)?;
         AuditEvent::new("offer.created", "offer", Some(&offer.id))
             .by(Some(org), Some(&author.user_id))
-            .after(serde_json::json!({"title": offer.title, "slice_id": offer.slice_id,
+            .after(
+                serde_json::json!({"title": offer.title, "slice_id": offer.slice_id,
                 "status": offer.status, "visibility": offer.visibility,
-                "targets": audience.targets, "terms": sheet}))
+                "targets": audience.targets, "terms": sheet}),
+            )
             .write(conn)?;
         if state == OfferState::Published {
             notify_matching_requests(conn, postings, &offer, &set, &author.user_id)?;
@@ -158,7 +159,8 @@ pub fn publish(
             "the offer's expiry has passed; create a new offer".into(),
         ));
     }
-    let slice = catalogs::find_slice(conn, &offer.slice_id)?.ok_or(MarketError::NotFound("slice"))?;
+    let slice =
+        catalogs::find_slice(conn, &offer.slice_id)?.ok_or(MarketError::NotFound("slice"))?;
     let set = catalogs::decode_set(&slice.bitmap)?;
     let at = now();
     write_transaction(conn, |conn| {
@@ -222,7 +224,8 @@ pub fn matching_requests(
     id: &str,
 ) -> Result<Vec<Match<RequestMatch>>, MarketError> {
     let offer = own_offer(conn, org, id)?;
-    let slice = catalogs::find_slice(conn, &offer.slice_id)?.ok_or(MarketError::NotFound("slice"))?;
+    let slice =
+        catalogs::find_slice(conn, &offer.slice_id)?.ok_or(MarketError::NotFound("slice"))?;
     let set = catalogs::decode_set(&slice.bitmap)?;
     let mut found = Vec::new();
     for request in storage::open_visible_requests(conn, org)? {
@@ -314,7 +317,8 @@ fn notify_matching_requests(
     let licensor = storage::organization_names(conn, &[offer.organization_id.as_str()])?
         .remove(&offer.organization_id)
         .unwrap_or_default();
-    let public = stored::<Visibility>("offers.visibility", &offer.visibility)? == Visibility::Public;
+    let public =
+        stored::<Visibility>("offers.visibility", &offer.visibility)? == Visibility::Public;
     for request in storage::open_visible_requests(conn, &offer.organization_id)? {
         let may_see = public || targets.contains(&request.organization_id);
         if request.organization_id == offer.organization_id

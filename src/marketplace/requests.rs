@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 
 use super::offers::to_json;
-use super::{check_targets, offer_covers, within_budget, Author, Match, MarketError};
+use super::{check_targets, offer_covers, within_budget, Author, MarketError, Match};
 use crate::db::audit::AuditEvent;
 use crate::db::marketplace::{self as storage, MarketRequest, Offer};
 use crate::db::postings_cache::PostingsCache;
@@ -64,8 +64,7 @@ pub fn create(
     } = input;
     let org = &author.organization_id;
     if let Some(audience) = &audience {
-        if let Err(MarketError::Validation(e)) = check_targets(conn, &requested_targets, audience)
-        {
+        if let Err(MarketError::Validation(e)) = check_targets(conn, &requested_targets, audience) {
             errors.0.extend(e.0);
         }
     }
@@ -204,8 +203,7 @@ pub fn matching_offers(
     let mut requested: HashMap<i64, TrackSet> = HashMap::new();
     let mut found = Vec::new();
     for offer in candidates {
-        if let std::collections::hash_map::Entry::Vacant(slot) = requested.entry(offer.catalog_no)
-        {
+        if let std::collections::hash_map::Entry::Vacant(slot) = requested.entry(offer.catalog_no) {
             slot.insert(storage::requested_tracks(
                 conn,
                 postings,

@@ -56,7 +56,9 @@ pub fn notify(
     let mut notified = Notified::default();
     // Watching a deal overrides one's per-kind e-mail settings for that deal.
     let watchers: HashSet<String> = match (subject_type, subject_id) {
-        ("deal", id) => crate::db::deals::watchers_of(conn, id)?.into_iter().collect(),
+        ("deal", id) => crate::db::deals::watchers_of(conn, id)?
+            .into_iter()
+            .collect(),
         _ => HashSet::new(),
     };
     for audience in &notification.audiences {
@@ -124,7 +126,6 @@ pub fn recipient_context(
 fn serialization_error(message: String) -> DbError {
     DbError::Query(diesel::result::Error::SerializationError(message.into()))
 }
-
 
 /// A member's e-mail settings, as recorded in audit events: `{"email": {kind: on}}`.
 fn settings_record(settings: &[(NotificationKind, bool)]) -> serde_json::Value {

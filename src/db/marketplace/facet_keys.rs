@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use diesel::prelude::*;
 
+use super::FacetCount;
 use crate::db::schema::offer_facets;
 use crate::db::{DbConnection, DbError};
-use super::FacetCount;
 
 #[derive(Default)]
 struct Index {

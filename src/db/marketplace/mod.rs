@@ -171,7 +171,10 @@ pub fn expire_due(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Expired
             .filter(offers::status.eq_any(OfferState::EXPIRABLE.map(OfferState::as_str)))
             .filter(offers::expires_at.le(now)),
     )
-    .set((offers::status.eq(OfferState::Expired.as_str()), offers::updated_at.eq(now)))
+    .set((
+        offers::status.eq(OfferState::Expired.as_str()),
+        offers::updated_at.eq(now),
+    ))
     .execute(conn)?;
     if offers > 0 {
         facet_cache::invalidate();
@@ -188,4 +191,3 @@ pub fn expire_due(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Expired
     .execute(conn)?;
     Ok(Expired { offers, requests })
 }
-

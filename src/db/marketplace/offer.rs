@@ -412,4 +412,3 @@ pub fn slice_facets(
     }
     Ok(facets)
 }
-

@@ -120,7 +120,10 @@ pub fn transition_request(
             .find(id)
             .filter(requests::status.eq_any(from)),
     )
-    .set((requests::status.eq(to.as_str()), requests::updated_at.eq(at)))
+    .set((
+        requests::status.eq(to.as_str()),
+        requests::updated_at.eq(at),
+    ))
     .execute(conn)?;
     Ok(changed == 1)
 }
@@ -140,9 +143,8 @@ pub fn requested_tracks(
             .map_err(|e| DbError::Corrupt(format!("request isrcs: {e}")))?;
         let keys: Vec<i64> = isrcs
             .iter()
-            .filter_map(|s| Isrc::parse(s).ok())
-            .map(|isrc| isrc.key())
-            .collect();
+            .map(|s| crate::db::stored::<Isrc>("requests.isrcs", s).map(|isrc| isrc.key()))
+            .collect::<Result<_, _>>()?;
         let mut set = TrackSet::new();
         for (_, id) in catalogs::track_ids_for_isrc_keys(conn, catalog_no, &keys)? {
             if let Ok(id) = u32::try_from(id) {
@@ -152,7 +154,10 @@ pub fn requested_tracks(
         return Ok(set);
     }
     let stored_selector = request.selector.as_deref().ok_or_else(|| {
-        DbError::Corrupt(format!("request {} has neither selector nor isrcs", request.id))
+        DbError::Corrupt(format!(
+            "request {} has neither selector nor isrcs",
+            request.id
+        ))
     })?;
     let selector: Selector = serde_json::from_str(stored_selector)
         .map_err(|e| DbError::Corrupt(format!("request selector: {e}")))?;
@@ -182,4 +187,3 @@ pub fn close_request(
     .execute(conn)?;
     Ok(closed > 0)
 }
-

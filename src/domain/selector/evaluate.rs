@@ -129,4 +129,3 @@ pub fn evaluate(selector: &ValidatedSelector, index: &impl AttributeIndex) -> Se
         unknown_exclude_isrcs,
     }
 }
-

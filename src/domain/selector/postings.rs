@@ -146,7 +146,11 @@ pub(super) fn date_range(from: NaiveDate, to: NaiveDate) -> PostingRange {
 
 /// Cuts `from..=to`, two dates of one year, into whole months and the days of
 /// the (at most two) partial months.
-pub(super) fn cover_within_year(from: NaiveDate, to: NaiveDate, dates: DatePostings) -> Vec<PostingRange> {
+pub(super) fn cover_within_year(
+    from: NaiveDate,
+    to: NaiveDate,
+    dates: DatePostings,
+) -> Vec<PostingRange> {
     if dates == DatePostings::YearsDays {
         return vec![date_range(from, to)];
     }
@@ -288,4 +292,3 @@ pub(super) fn is_month_key(key: &str) -> bool {
             .all(|(i, c)| i == 4 || c.is_ascii_digit())
         && matches!(key[5..].parse::<u32>(), Ok(1..=12))
 }
-

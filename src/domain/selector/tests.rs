@@ -626,9 +626,7 @@ fn arb_values(pool: &'static [&'static str]) -> impl Strategy<Value = Option<Vec
 }
 
 fn arb_date() -> impl Strategy<Value = Option<NaiveDate>> {
-    proptest::option::of(
-        (0i64..3_000).prop_map(|d| date("2017-01-01") + chrono::Duration::days(d)),
-    )
+    proptest::option::of((0i64..3_000).prop_map(|d| date("2017-01-01") + chrono::Duration::days(d)))
 }
 
 fn arb_isrcs() -> impl Strategy<Value = Option<Vec<String>>> {

@@ -48,4 +48,3 @@ pub(super) fn write_canonical(value: &Value, out: &mut String) {
         leaf => out.push_str(&leaf.to_string()),
     }
 }
-

@@ -90,11 +90,18 @@ pub(super) fn optional<T>(
     }
 }
 
-pub(super) fn required<T>(errors: &mut ValidationErrors, field: &str, result: Result<T, String>) -> Option<T> {
+pub(super) fn required<T>(
+    errors: &mut ValidationErrors,
+    field: &str,
+    result: Result<T, String>,
+) -> Option<T> {
     result.map_err(|message| errors.push(field, message)).ok()
 }
 
-pub(super) fn collect<T>(errors: &mut ValidationErrors, result: Result<T, ValidationErrors>) -> Option<T> {
+pub(super) fn collect<T>(
+    errors: &mut ValidationErrors,
+    result: Result<T, ValidationErrors>,
+) -> Option<T> {
     match result {
         Ok(v) => Some(v),
         Err(e) => {
@@ -446,4 +453,3 @@ pub(super) fn check_holding(
         );
     }
 }
-

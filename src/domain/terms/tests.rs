@@ -23,8 +23,7 @@ const SPEC_EXAMPLE: &str = r#"{
 }"#;
 
 /// Pinned forever: if this changes, every stored signature stops matching.
-const SPEC_EXAMPLE_HASH: &str =
-    "bae9e42a213358720ed4df0f3721269023e2a675e46b02e377e845d818dd563d";
+const SPEC_EXAMPLE_HASH: &str = "bae9e42a213358720ed4df0f3721269023e2a675e46b02e377e845d818dd563d";
 
 fn input() -> TermSheetInput {
     serde_json::from_str(SPEC_EXAMPLE).unwrap()
@@ -611,8 +610,7 @@ impl Generated {
                 })
                 .collect()
         };
-        let mut territories: Vec<String> =
-            self.territories.iter().map(|c| c.to_string()).collect();
+        let mut territories: Vec<String> = self.territories.iter().map(|c| c.to_string()).collect();
         territories.sort();
         let mut usages: Vec<String> = self.usages.iter().map(|u| s(u.as_str())).collect();
         usages.sort();
@@ -644,8 +642,7 @@ impl Generated {
         });
         let respond = DateTime::parse_from_rfc3339("2026-12-31T00:00:00Z").unwrap();
         let respond_by = if reformat {
-            let offset =
-                chrono::FixedOffset::east_opt(self.respond_offset_minutes * 60).unwrap();
+            let offset = chrono::FixedOffset::east_opt(self.respond_offset_minutes * 60).unwrap();
             respond.with_timezone(&offset).to_rfc3339()
         } else {
             s("2026-12-31T00:00:00Z")
