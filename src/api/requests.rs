@@ -153,14 +153,7 @@ async fn create_request_once(
         .db
         .run(move |conn| {
             let request = requests::create(conn, &author, input)?;
-            let name = organization_name(conn, &author.organization_id)?;
-            Ok::<_, ApiError>(request_view(
-                conn,
-                &author.organization_id,
-                request,
-                name,
-                true,
-            )?)
+            Ok::<_, ApiError>(own_view(conn, &author.organization_id, request, true)?)
         })
         .await?;
     Stored::created(view)
@@ -314,17 +307,21 @@ pub async fn withdraw_request(
         .db
         .run(move |conn| {
             let request = requests::withdraw(conn, &author, &id)?;
-            let name = organization_name(conn, &author.organization_id)?;
-            Ok::<_, ApiError>(request_view(
-                conn,
-                &author.organization_id,
-                request,
-                name,
-                false,
-            )?)
+            Ok::<_, ApiError>(own_view(conn, &author.organization_id, request, false)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// The view of a request of the caller's organization.
+fn own_view(
+    conn: &mut DbConnection,
+    org: &str,
+    request: MarketRequest,
+    with_isrcs: bool,
+) -> Result<RequestView, DbError> {
+    let name = organization_name(conn, org)?;
+    request_view(conn, org, request, name, with_isrcs)
 }
 
 /// An organization's name (empty when it is gone).

@@ -49,22 +49,12 @@ pub fn create(
     author: &Author,
     input: NewRequest,
 ) -> Result<MarketRequest, MarketError> {
-    let NewRequest {
-        title,
-        wanted,
-        territories,
-        usages,
-        period,
-        currency,
-        budget,
-        audience,
-        requested_targets,
-        expires_at,
-        mut errors,
-    } = input;
+    let mut errors = input.errors;
     let org = &author.organization_id;
-    if let Some(audience) = &audience {
-        if let Err(MarketError::Validation(e)) = check_targets(conn, &requested_targets, audience) {
+    if let Some(audience) = &input.audience {
+        if let Err(MarketError::Validation(e)) =
+            check_targets(conn, &input.requested_targets, audience)
+        {
             errors.0.extend(e.0);
         }
     }
@@ -78,14 +68,14 @@ pub fn create(
         Some(audience),
         Some(expires_at),
     ) = (
-        title,
-        wanted,
-        territories,
-        usages,
-        period,
-        currency,
-        audience,
-        expires_at,
+        input.title,
+        input.wanted,
+        input.territories,
+        input.usages,
+        input.period,
+        input.currency,
+        input.audience,
+        input.expires_at,
     )
     else {
         return Err(errors.into());
@@ -103,7 +93,7 @@ pub fn create(
         usages: to_json(&usages)?,
         start_date: period.start,
         end_date: period.end,
-        budget_minor: budget.flatten(),
+        budget_minor: input.budget.flatten(),
         currency: currency.code().to_string(),
         visibility: audience.visibility.as_str().to_string(),
         status: RequestState::Open.as_str().to_string(),
