@@ -100,9 +100,7 @@ impl FromRequest for Caller {
                 })
                 .await?
                 .ok_or_else(|| ApiError::Unauthenticated("the account no longer exists".into()))?;
-            let role = user.role.parse().map_err(|_| {
-                ApiError::Internal(format!("stored role `{}` is unknown", user.role))
-            })?;
+            let role = crate::db::stored("users.role", &user.role)?;
             tracing::Span::current().record("user_id", user.id.as_str());
             Ok(Caller { user, role })
         })

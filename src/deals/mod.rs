@@ -92,9 +92,7 @@ fn party_of(deal: &DealRow, organization_id: &str) -> Option<Party> {
 }
 
 fn parse_party(value: &str) -> Result<Party, DealError> {
-    value
-        .parse()
-        .map_err(|_| DealError::Database(DbError::Corrupt(format!("party `{value}`"))))
+    Ok(crate::db::stored("party", value)?)
 }
 
 /// The domain status of a stored deal (signatures from the signature table).
@@ -107,10 +105,7 @@ pub fn status_of(conn: &mut DbConnection, deal: &DealRow) -> Result<DealStatus, 
         None => Default::default(),
     };
     Ok(DealStatus {
-        state: deal
-            .state
-            .parse()
-            .map_err(|_| DbError::Corrupt(format!("deal state `{}`", deal.state)))?,
+        state: crate::db::stored("deals.state", &deal.state)?,
         opened_by: parse_party(&deal.opened_by)?,
         turn: deal.turn.as_deref().map(parse_party).transpose()?,
         revision: deal.revision as u32,
