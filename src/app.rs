@@ -13,6 +13,7 @@ use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
+use crate::api::state::AppState;
 use crate::api::{self, extract::JsonLimit, problem};
 use crate::auth::tokens::TokenKeys;
 use crate::config::{ConfigError, ServeSettings};
@@ -20,15 +21,6 @@ use crate::db::postings_cache::PostingsCache;
 use crate::db::{DatabaseTarget, Db, DbError};
 use crate::mail::metrics::MailMetrics;
 use crate::mail::{MailError, Transport, Worker, WorkerConfig};
-
-/// What every handler can reach.
-pub struct AppState {
-    pub db: Db,
-    pub tokens: TokenKeys,
-    pub settings: Arc<ServeSettings>,
-    /// Decoded postings shared by every worker of this process.
-    pub postings: Arc<PostingsCache>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -217,7 +209,11 @@ impl Application {
         let worker = self
             .mail_worker
             .map(|worker| actix_web::rt::spawn(worker.run(stopped)));
-        actix_web::rt::spawn(warm_postings(self.db.clone(), self.postings.clone(), None));
+        actix_web::rt::spawn(crate::catalogs::warm_postings(
+            self.db.clone(),
+            self.postings.clone(),
+            None,
+        ));
         let sweeper = (self.sweep_interval > std::time::Duration::ZERO).then(|| {
             actix_web::rt::spawn(crate::sweeper::run(
                 self.db.clone(),
@@ -252,38 +248,6 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 /// The serialized document, shared by the workers.
 struct OpenApiJson(String);
-
-/// Loads catalogs' postings into this node's cache in the background — every
-/// catalog, biggest first, at start; one catalog after an import — so the first
-/// selector on a catalog is as fast as a repeated one. Failures only cost speed.
-pub async fn warm_postings(db: Db, cache: Arc<PostingsCache>, catalog_no: Option<i64>) {
-    if !cache.is_enabled() {
-        return;
-    }
-    let started = std::time::Instant::now();
-    let warmed = db
-        .run(move |conn| {
-            let catalogs = match catalog_no {
-                Some(no) => vec![no],
-                None => crate::db::catalogs::catalogs_by_size(conn)?,
-            };
-            let mut loaded = 0;
-            for no in catalogs {
-                loaded += crate::db::catalogs::warm_postings(conn, &cache, no)?;
-            }
-            Ok::<_, DbError>(loaded)
-        })
-        .await;
-    match warmed {
-        Ok(0) => {}
-        Ok(postings) => tracing::info!(
-            postings,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "postings cache warmed"
-        ),
-        Err(e) => tracing::warn!(error = %e, "warming the postings cache failed"),
-    }
-}
 
 async fn serve_openapi(document: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok()

@@ -1,13 +1,17 @@
 //! Cadenza: a copyright sublicensing marketplace between music platforms.
 //!
 //! Layers (see `docs/architecture.md`): [`domain`] is pure logic, [`db`] owns
-//! storage, [`api`] the HTTP edge, [`auth`] identities and tokens; [`app`]
-//! wires them into a server and [`cli`] is the command line.
+//! storage, the services ([`deals`], [`marketplace`], [`catalogs`],
+//! [`notifications`], [`auth`], [`import`], [`sweeper`]) own each operation's
+//! transaction, audit event and notifications, and [`api`] is the HTTP edge
+//! (parse, call, render); [`app`] wires them into a server and [`cli`] is the
+//! command line. Dependencies point one way: api → services → domain, db below.
 
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod bench;
+pub mod catalogs;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -16,5 +20,7 @@ pub mod demo;
 pub mod domain;
 pub mod import;
 pub mod mail;
+pub mod marketplace;
+pub mod notifications;
 pub mod sweeper;
 pub mod telemetry;

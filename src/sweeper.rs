@@ -3,15 +3,18 @@
 //! about or expire, terms that ended, installments due or overdue, stale
 //! idempotency keys. Sweeps are idempotent and safe on several nodes at once:
 //! every change is a conditional write in its own transaction.
+//!
+//! This is the one module that sweeps; what each sweep does is the owning
+//! service's (`crate::marketplace::expire_due`, `crate::deals::schedule::sweep`,
+//! `crate::db::idempotency::forget_expired`).
 
 use std::time::Duration;
 
-use diesel::prelude::*;
 use tokio::sync::watch;
 
-use crate::db::marketplace::{self, Expired};
-use crate::db::{now, write_transaction, Db, DbError};
-use crate::deals::sweeper::{self as deal_sweeper, DealSweep};
+use crate::db::marketplace::Expired;
+use crate::db::{idempotency, now, Db, DbError};
+use crate::deals::schedule::{self, DealSweep};
 use crate::deals::DealError;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -34,15 +37,9 @@ pub enum SweepError {
 pub async fn sweep_once(db: &Db) -> Result<SweepReport, SweepError> {
     db.run(|conn| {
         let at = now();
-        let listings = write_transaction(conn, |conn| marketplace::expire_due(conn, at))?;
-        let deals = deal_sweeper::sweep(conn, at)?;
-        use crate::db::schema::idempotency_keys::dsl;
-        let forgotten = diesel::delete(
-            dsl::idempotency_keys
-                .filter(dsl::created_at.lt(at - crate::api::idempotency::RETENTION)),
-        )
-        .execute(conn)
-        .map_err(DbError::from)?;
+        let listings = crate::marketplace::expire_due(conn, at)?;
+        let deals = schedule::sweep(conn, at)?;
+        let forgotten = idempotency::forget_expired(conn, at)?;
         Ok(SweepReport {
             listings,
             deals,

@@ -10,9 +10,10 @@ use super::caller::Caller;
 use super::extract::ApiJson;
 use super::pagination::{Page, PageQuery};
 use super::problem::{ApiError, Problem};
-use crate::app::AppState;
+use super::state::AppState;
 use crate::auth::service::{self, AuthError, Registration, Session};
 use crate::db::accounts::{self, Invitation, Organization, User};
+use crate::db::{stored, DbError};
 use crate::domain::account::{EmailAddress, OrganizationKind};
 use crate::domain::role::Role;
 use crate::domain::ValidationErrors;
@@ -45,14 +46,15 @@ pub struct OrganizationView {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<Organization> for OrganizationView {
-    fn from(o: Organization) -> Self {
-        Self {
-            kind: OrganizationKind::parse(&o.kind).unwrap_or(OrganizationKind::Platform),
+impl TryFrom<Organization> for OrganizationView {
+    type Error = DbError;
+    fn try_from(o: Organization) -> Result<Self, DbError> {
+        Ok(Self {
+            kind: stored("organizations.kind", &o.kind)?,
             id: o.id,
             name: o.name,
             created_at: o.created_at.and_utc(),
-        }
+        })
     }
 }
 
@@ -66,16 +68,17 @@ pub struct UserView {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<User> for UserView {
-    fn from(u: User) -> Self {
-        Self {
-            role: u.role.parse().unwrap_or(Role::Viewer),
+impl TryFrom<User> for UserView {
+    type Error = DbError;
+    fn try_from(u: User) -> Result<Self, DbError> {
+        Ok(Self {
+            role: stored("users.role", &u.role)?,
             id: u.id,
             organization_id: u.organization_id,
             email: u.email,
             name: u.name,
             created_at: u.created_at.and_utc(),
-        }
+        })
     }
 }
 
@@ -90,16 +93,17 @@ pub struct OnboardedView {
     pub token_type: &'static str,
 }
 
-impl From<service::Onboarded> for OnboardedView {
-    fn from(o: service::Onboarded) -> Self {
-        Self {
-            organization: o.organization.into(),
-            user: o.user.into(),
+impl TryFrom<service::Onboarded> for OnboardedView {
+    type Error = DbError;
+    fn try_from(o: service::Onboarded) -> Result<Self, DbError> {
+        Ok(Self {
+            organization: o.organization.try_into()?,
+            user: o.user.try_into()?,
             access_token: o.session.access_token,
             refresh_token: o.session.refresh_token,
             expires_in: o.session.expires_in,
             token_type: o.session.token_type,
-        }
+        })
     }
 }
 
@@ -112,15 +116,16 @@ pub struct InvitationView {
     pub expires_at: DateTime<Utc>,
 }
 
-impl From<Invitation> for InvitationView {
-    fn from(i: Invitation) -> Self {
-        Self {
-            role: i.role.parse().unwrap_or(Role::Viewer),
+impl TryFrom<Invitation> for InvitationView {
+    type Error = DbError;
+    fn try_from(i: Invitation) -> Result<Self, DbError> {
+        Ok(Self {
+            role: stored("invitations.role", &i.role)?,
             id: i.id,
             email: i.email,
             created_at: i.created_at.and_utc(),
             expires_at: i.expires_at.and_utc(),
-        }
+        })
     }
 }
 
@@ -196,7 +201,7 @@ pub async fn register(
         .db
         .run(move |conn| service::register(conn, &keys.tokens, ttl, input))
         .await?;
-    Ok(HttpResponse::Created().json(OnboardedView::from(onboarded)))
+    Ok(HttpResponse::Created().json(OnboardedView::try_from(onboarded)?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -360,8 +365,8 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespon
         .ok_or(ApiError::NotFound("organization"))?;
     Ok(HttpResponse::Ok().json(MeView {
         role: caller.role,
-        user: caller.user.into(),
-        organization: organization.into(),
+        user: caller.user.try_into()?,
+        organization: organization.try_into()?,
     }))
 }
 
@@ -395,7 +400,7 @@ pub async fn invite(
         .db
         .run(move |conn| service::invite(conn, &caller.user, &email, body.role, &public_url))
         .await?;
-    Ok(HttpResponse::Created().json(InvitationView::from(invitation)))
+    Ok(HttpResponse::Created().json(InvitationView::try_from(invitation)?))
 }
 
 /// Pending invitations of the caller's organization (owners only).
@@ -417,8 +422,8 @@ pub async fn list_invitations(
     Ok(HttpResponse::Ok().json(
         pending
             .into_iter()
-            .map(InvitationView::from)
-            .collect::<Vec<_>>(),
+            .map(InvitationView::try_from)
+            .collect::<Result<Vec<_>, _>>()?,
     ))
 }
 
@@ -456,7 +461,7 @@ pub async fn accept_invitation(
             )
         })
         .await?;
-    Ok(HttpResponse::Created().json(OnboardedView::from(onboarded)))
+    Ok(HttpResponse::Created().json(OnboardedView::try_from(onboarded)?))
 }
 
 // ---- members -------------------------------------------------------------------------
@@ -480,12 +485,11 @@ pub async fn list_members(
             accounts::list_members(conn, &org_id, after.as_deref(), i64::from(limit) + 1)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
-        rows,
-        limit,
-        |u| u.id.clone(),
-        UserView::from,
-    )))
+    let views = rows
+        .into_iter()
+        .map(UserView::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |u| u.id.clone(), |u| u)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -514,7 +518,7 @@ pub async fn change_role(
         .db
         .run(move |conn| service::change_role(conn, &caller.user, &member_id, role))
         .await?;
-    Ok(HttpResponse::Ok().json(UserView::from(updated)))
+    Ok(HttpResponse::Ok().json(UserView::try_from(updated)?))
 }
 
 /// Remove a member (owners only). The last owner cannot be removed.

@@ -12,9 +12,10 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::problem::ApiError;
-use crate::app::AppState;
+use super::state::AppState;
 use crate::auth::tokens::TokenError;
 use crate::db::accounts::{self, User};
+use crate::domain::account::Author;
 use crate::domain::role::Role;
 
 /// The authenticated member making the request, as stored now (a removed
@@ -32,6 +33,14 @@ impl Caller {
 
     pub fn user_id(&self) -> &str {
         &self.user.id
+    }
+
+    /// The caller as services record who acted.
+    pub fn author(&self) -> Author {
+        Author {
+            organization_id: self.organization_id().to_string(),
+            user_id: self.user_id().to_string(),
+        }
     }
 
     /// Refuses with 403 unless the caller's role includes `required`.
@@ -91,9 +100,7 @@ impl FromRequest for Caller {
                 })
                 .await?
                 .ok_or_else(|| ApiError::Unauthenticated("the account no longer exists".into()))?;
-            let role = user.role.parse().map_err(|_| {
-                ApiError::Internal(format!("stored role `{}` is unknown", user.role))
-            })?;
+            let role = crate::db::stored("users.role", &user.role)?;
             tracing::Span::current().record("user_id", user.id.as_str());
             Ok(Caller { user, role })
         })

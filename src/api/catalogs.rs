@@ -11,10 +11,9 @@ use super::caller::Caller;
 use super::extract::ApiJson;
 use super::pagination::{decode_cursor, encode_cursor, Page, PageQuery};
 use super::problem::{ApiError, Problem};
-use crate::app::AppState;
-use crate::db::audit::AuditEvent;
-use crate::db::catalogs::{self, Catalog, NewCatalog, TrackRow};
-use crate::db::{new_id, now, write_transaction, DbError};
+use super::state::AppState;
+use crate::db::catalogs::{self, Catalog, TrackRow};
+use crate::db::{stored_json, DbError};
 use crate::domain::account::parse_display_name;
 use crate::domain::isrc::Isrc;
 use crate::domain::period::Period;
@@ -44,11 +43,12 @@ pub struct CatalogView {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<Catalog> for CatalogView {
-    fn from(c: Catalog) -> Self {
-        Self {
-            territories: serde_json::from_str(&c.territories).unwrap_or_default(),
-            usages: serde_json::from_str(&c.usages).unwrap_or_default(),
+impl TryFrom<Catalog> for CatalogView {
+    type Error = DbError;
+    fn try_from(c: Catalog) -> Result<Self, DbError> {
+        Ok(Self {
+            territories: stored_json("catalogs.territories", &c.territories)?,
+            usages: stored_json("catalogs.usages", &c.usages)?,
             id: c.id,
             name: c.name,
             holding_start: c.holding_start,
@@ -57,7 +57,7 @@ impl From<Catalog> for CatalogView {
             track_count: c.track_count,
             created_at: c.created_at.and_utc(),
             updated_at: c.updated_at.and_utc(),
-        }
+        })
     }
 }
 
@@ -134,36 +134,21 @@ pub async fn create_catalog(
     else {
         return Err(errors.into());
     };
-    let at = now();
-    let new = NewCatalog {
-        id: new_id(),
-        organization_id: caller.organization_id().to_string(),
-        name,
-        territories: serde_json::to_string(&territories)
-            .map_err(|e| ApiError::Internal(e.to_string()))?,
-        usages: serde_json::to_string(&usages).map_err(|e| ApiError::Internal(e.to_string()))?,
-        holding_start: period.start,
-        holding_end: period.end,
-        sublicensable: body.sublicensable,
-        track_count: 0,
-        created_at: at,
-        updated_at: at,
-    };
     let catalog = state
         .db
         .run(move |conn| {
-            write_transaction(conn, |conn| {
-                let catalog = catalogs::insert_catalog(conn, &new)?;
-                AuditEvent::new("catalog.created", "catalog", Some(&catalog.id))
-                    .by(Some(&catalog.organization_id), Some(caller.user_id()))
-                    .after(serde_json::json!({"name": catalog.name, "territories": territories, "usages": usages,
-                        "holding_start": catalog.holding_start, "holding_end": catalog.holding_end, "sublicensable": catalog.sublicensable}))
-                    .write(conn)?;
-                Ok::<_, DbError>(catalog)
-            })
+            crate::catalogs::create(
+                conn,
+                &caller.author(),
+                name,
+                &territories,
+                &usages,
+                period,
+                body.sublicensable,
+            )
         })
         .await?;
-    Ok(HttpResponse::Created().json(CatalogView::from(catalog)))
+    Ok(HttpResponse::Created().json(CatalogView::try_from(catalog)?))
 }
 
 /// The caller's catalogs.
@@ -183,12 +168,11 @@ pub async fn list_catalogs(
             catalogs::list_catalogs(conn, &org, after.as_deref(), i64::from(limit) + 1)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
-        rows,
-        limit,
-        |c| c.id.clone(),
-        CatalogView::from,
-    )))
+    let views = rows
+        .into_iter()
+        .map(CatalogView::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |c| c.id.clone(), |c| c)))
 }
 
 async fn owned_catalog(state: &AppState, caller: &Caller, id: String) -> Result<Catalog, ApiError> {
@@ -212,7 +196,16 @@ pub async fn get_catalog(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let catalog = owned_catalog(&state, &caller, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(CatalogView::from(catalog)))
+    Ok(HttpResponse::Ok().json(CatalogView::try_from(catalog)?))
+}
+
+impl From<crate::catalogs::CatalogError> for ApiError {
+    fn from(e: crate::catalogs::CatalogError) -> Self {
+        match e {
+            crate::catalogs::CatalogError::NotFound(what) => ApiError::NotFound(what),
+            crate::catalogs::CatalogError::Database(db) => ApiError::Database(db),
+        }
+    }
 }
 
 impl From<ImportError> for ApiError {
@@ -324,7 +317,7 @@ pub async fn import_tracks(
     let report: ImportReport = report?;
     if report.imported > 0 {
         // The postings changed: have this node's cache hold the new ones.
-        actix_web::rt::spawn(crate::app::warm_postings(
+        actix_web::rt::spawn(crate::catalogs::warm_postings(
             state.db.clone(),
             state.postings.clone(),
             Some(catalog_no),

@@ -14,7 +14,7 @@ use super::extract::parse_json;
 use super::idempotency::{self, Stored};
 use super::pagination::{Page, PageQuery};
 use super::problem::{ApiError, Problem};
-use crate::app::AppState;
+use super::state::AppState;
 use crate::db::accounts;
 use crate::db::deals::{self as deal_rows, RevisionRow};
 use crate::deals::execution::ExecutionReport;
@@ -156,13 +156,15 @@ fn view(conn: &mut crate::db::DbConnection, detail: DealDetail) -> Result<DealVi
         signatures: detail
             .signatures
             .into_iter()
-            .map(|s| SignatureView {
-                party: s.party.parse().unwrap_or(Party::Licensor),
-                user_id: s.user_id,
-                terms_hash: s.terms_hash,
-                signed_at: s.signed_at.and_utc(),
+            .map(|s| {
+                Ok(SignatureView {
+                    party: crate::db::stored("signatures.party", &s.party)?,
+                    user_id: s.user_id,
+                    terms_hash: s.terms_hash,
+                    signed_at: s.signed_at.and_utc(),
+                })
             })
-            .collect(),
+            .collect::<Result<_, crate::db::DbError>>()?,
         allowed_actions: detail
             .allowed_actions
             .iter()

@@ -14,7 +14,7 @@ use super::extract::ApiJson;
 use super::idempotency::{self, Stored};
 use super::pagination::{encode_cursor, Page, PageQuery};
 use super::problem::{ApiError, Problem};
-use crate::app::AppState;
+use super::state::AppState;
 use crate::db::catalogs;
 use crate::db::deals::{self as deal_rows, GrantSummary, InstallmentRow};
 use crate::deals::execution::grants_that_could_collide;
@@ -57,11 +57,12 @@ pub struct GrantView {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<GrantSummary> for GrantView {
-    fn from(g: GrantSummary) -> Self {
-        Self {
-            territories: serde_json::from_str(&g.territories).unwrap_or_default(),
-            usages: serde_json::from_str(&g.usages).unwrap_or_default(),
+impl TryFrom<GrantSummary> for GrantView {
+    type Error = crate::db::DbError;
+    fn try_from(g: GrantSummary) -> Result<Self, Self::Error> {
+        Ok(Self {
+            territories: crate::db::stored_json("grants.territories", &g.territories)?,
+            usages: crate::db::stored_json("grants.usages", &g.usages)?,
             id: g.id,
             deal_id: g.deal_id,
             licensor_org_id: g.licensor_org_id,
@@ -79,7 +80,7 @@ impl From<GrantSummary> for GrantView {
             terminated_at: g.terminated_at.map(|t| t.and_utc()),
             termination_reason: g.termination_reason,
             created_at: g.created_at.and_utc(),
-        }
+        })
     }
 }
 
@@ -100,12 +101,11 @@ pub async fn list_grants(
             deal_rows::list_grants_for_org(conn, &org, after.as_deref(), i64::from(limit) + 1)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
-        rows,
-        limit,
-        |g| g.id.clone(),
-        GrantView::from,
-    )))
+    let views = rows
+        .into_iter()
+        .map(GrantView::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |g| g.id.clone(), |g| g)))
 }
 
 async fn party_grant(
@@ -133,9 +133,9 @@ pub async fn get_grant(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(GrantView::from(
+    Ok(HttpResponse::Ok().json(GrantView::try_from(
         party_grant(&state, &caller, path.into_inner()).await?,
-    )))
+    )?))
 }
 
 /// The granted tracks, in track order, cursor-paginated.
@@ -353,7 +353,10 @@ pub async fn schedule(
             let rows = deal_rows::installments_for_deal(conn, &id)?;
             let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
             let payments = deal_rows::payments_for_installments(conn, &ids)?;
-            let currency = rows.first().and_then(|r| Currency::parse(&r.currency).ok());
+            let currency = rows
+                .first()
+                .map(|r| crate::db::stored::<Currency>("installments.currency", &r.currency))
+                .transpose()?;
             let live = rows.iter().filter(|r| r.status != "cancelled");
             let total: i64 = live.clone().map(|r| r.amount_minor).sum();
             let paid: i64 = rows.iter().map(|r| r.paid_minor).sum();

@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::problem::ApiError;
-use crate::app::AppState;
+use super::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct HealthStatus {

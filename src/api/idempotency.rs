@@ -5,18 +5,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
-use chrono::TimeDelta;
-use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::problem::ApiError;
-use crate::app::AppState;
-use crate::db::schema::idempotency_keys;
-use crate::db::{now, DbConnection, DbError};
+use super::state::AppState;
+use crate::db::idempotency::{claim, record, release, Claim};
 
 pub const HEADER: &str = "idempotency-key";
-/// How long a key is remembered.
-pub const RETENTION: TimeDelta = TimeDelta::hours(24);
 
 /// A response as handlers produce it, so it can be stored and replayed.
 pub struct Stored {
@@ -44,73 +39,6 @@ impl Stored {
             builder.insert_header(("idempotent-replayed", "true"));
         }
         builder.json(self.body)
-    }
-}
-
-enum Claim {
-    Fresh,
-    Replay {
-        status: u16,
-        body: String,
-        etag: Option<String>,
-    },
-    Mismatch,
-    InFlight,
-}
-
-fn claim(
-    conn: &mut DbConnection,
-    user_id: &str,
-    key: &str,
-    fingerprint: &str,
-) -> Result<Claim, DbError> {
-    let at = now();
-    // Expired keys of this caller are forgotten first, so a key may be reused after 24 h.
-    diesel::delete(
-        idempotency_keys::table
-            .filter(idempotency_keys::user_id.eq(user_id))
-            .filter(idempotency_keys::created_at.lt(at - RETENTION)),
-    )
-    .execute(conn)?;
-    let inserted = diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::user_id.eq(user_id),
-            idempotency_keys::idem_key.eq(key),
-            idempotency_keys::fingerprint.eq(fingerprint),
-            idempotency_keys::created_at.eq(at),
-        ))
-        .execute(conn);
-    match inserted {
-        Ok(_) => Ok(Claim::Fresh),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => {
-            let (stored_fp, status, body, etag): (
-                String,
-                Option<i32>,
-                Option<String>,
-                Option<String>,
-            ) = idempotency_keys::table
-                .find((user_id, key))
-                .select((
-                    idempotency_keys::fingerprint,
-                    idempotency_keys::status_code,
-                    idempotency_keys::response_body,
-                    idempotency_keys::response_etag,
-                ))
-                .first(conn)?;
-            Ok(match (stored_fp == fingerprint, status, body) {
-                (false, _, _) => Claim::Mismatch,
-                (true, Some(status), Some(body)) => Claim::Replay {
-                    status: status as u16,
-                    body,
-                    etag,
-                },
-                _ => Claim::InFlight,
-            })
-        }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -223,23 +151,9 @@ where
     };
     state
         .db
-        .run(move |conn| -> Result<(), DbError> {
-            let target = idempotency_keys::table.find((&user, &key));
-            match (status, body) {
-                (Some(status), Some(body)) => {
-                    diesel::update(target)
-                        .set((
-                            idempotency_keys::status_code.eq(Some(i32::from(status))),
-                            idempotency_keys::response_body.eq(Some(body)),
-                            idempotency_keys::response_etag.eq(etag),
-                        ))
-                        .execute(conn)?;
-                }
-                _ => {
-                    diesel::delete(target).execute(conn)?;
-                }
-            }
-            Ok(())
+        .run(move |conn| match (status, body) {
+            (Some(status), Some(body)) => record(conn, &user, &key, status, &body, etag.as_deref()),
+            _ => release(conn, &user, &key),
         })
         .await?;
     result.map(|s| s.into_response(false))

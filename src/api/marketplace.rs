@@ -2,22 +2,47 @@
 //! offers this recording?", the organization directory, and the input pieces
 //! offers and requests share (audience, expiry).
 
-use std::collections::HashMap;
-
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
-use super::offers::{offer_views, OfferView};
+use super::listings::{offer_views, OfferView};
 use super::pagination::{decode_cursor, encode_cursor, Page};
 use super::problem::{ApiError, Problem};
-use crate::app::AppState;
-use crate::db::marketplace::{self, Offer, VISIBILITY_PUBLIC, VISIBILITY_TARGETED};
-use crate::db::{catalogs, DbConnection};
+use super::state::AppState;
+use crate::db::marketplace;
 use crate::domain::isrc::Isrc;
+use crate::domain::listing::{Audience, Visibility};
 use crate::domain::ValidationErrors;
+use crate::marketplace::{MarketError, Match};
+
+impl From<MarketError> for ApiError {
+    fn from(e: MarketError) -> Self {
+        match e {
+            MarketError::Validation(v) => ApiError::Validation(v),
+            MarketError::NotFound(what) => ApiError::NotFound(what),
+            MarketError::NotAllowed {
+                detail,
+                state,
+                allowed_actions,
+            } => ApiError::Conflict {
+                detail,
+                extensions: Some(serde_json::Map::from_iter([
+                    ("state".to_string(), serde_json::json!(state)),
+                    (
+                        "allowed_actions".to_string(),
+                        serde_json::json!(allowed_actions),
+                    ),
+                ])),
+            },
+            MarketError::Conflict(detail) => ApiError::conflict(detail),
+            MarketError::Database(db) => ApiError::Database(db),
+            MarketError::Internal(message) => ApiError::Internal(message),
+        }
+    }
+}
 
 /// Most organizations one listing may be targeted at.
 pub const MAX_TARGETS: usize = 100;
@@ -33,19 +58,13 @@ pub enum AudienceInput {
     Organizations(Vec<String>),
 }
 
-/// A validated audience: the stored visibility and the target organizations.
-#[derive(Debug, Clone)]
-pub struct Audience {
-    pub visibility: &'static str,
-    pub targets: Vec<String>,
-}
-
 impl AudienceInput {
-    /// Checks the shape; the targets' existence is checked by [`check_targets`].
+    /// Checks the shape; the targets' existence is checked by
+    /// `crate::marketplace::check_targets`.
     pub fn parse(&self, own_org: &str) -> Result<Audience, ValidationErrors> {
         match self {
-            AudienceInput::Keyword(k) if k == VISIBILITY_PUBLIC => Ok(Audience {
-                visibility: VISIBILITY_PUBLIC,
+            AudienceInput::Keyword(k) if k == Visibility::Public.as_str() => Ok(Audience {
+                visibility: Visibility::Public,
                 targets: Vec::new(),
             }),
             AudienceInput::Keyword(other) => Err(ValidationErrors::single(
@@ -79,32 +98,20 @@ impl AudienceInput {
                 }
                 errors.into_result()?;
                 Ok(Audience {
-                    visibility: VISIBILITY_TARGETED,
+                    visibility: Visibility::Targeted,
                     targets,
                 })
             }
         }
     }
-}
 
-/// Every target must be an existing organization (field `visibility[i]`).
-pub fn check_targets(
-    conn: &mut DbConnection,
-    input: &AudienceInput,
-    audience: &Audience,
-) -> Result<(), ApiError> {
-    let AudienceInput::Organizations(ids) = input else {
-        return Ok(());
-    };
-    let targets: Vec<&str> = audience.targets.iter().map(String::as_str).collect();
-    let known = marketplace::organization_names(conn, &targets)?;
-    let mut errors = ValidationErrors::new();
-    for (i, id) in ids.iter().enumerate() {
-        if !known.contains_key(id) && audience.targets.contains(id) {
-            errors.push(format!("visibility[{i}]"), "no organization has this id");
+    /// The organization ids as given (none for a keyword).
+    pub fn targets(&self) -> &[String] {
+        match self {
+            AudienceInput::Keyword(_) => &[],
+            AudienceInput::Organizations(ids) => ids,
         }
     }
-    Ok(errors.into_result()?)
 }
 
 /// A listing's expiry: an RFC 3339 instant in the future.
@@ -129,13 +136,6 @@ pub fn parse_expiry(
     }
 }
 
-/// An organization as listings name it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct OrganizationRef {
-    pub id: String,
-    pub name: String,
-}
-
 // ---- who offers this recording ------------------------------------------------------
 
 /// Every open offer visible to the caller whose slice contains this recording.
@@ -157,28 +157,7 @@ pub async fn offers_of_track(
     let items = state
         .db
         .run(move |conn| {
-            let open = marketplace::open_visible_offers(conn, &viewer)?;
-            let mut by_catalog: HashMap<i64, Vec<&Offer>> = HashMap::new();
-            for offer in &open {
-                by_catalog.entry(offer.catalog_no).or_default().push(offer);
-            }
-            let mut holding = Vec::new();
-            for (catalog_no, offers) in by_catalog {
-                let Some(track) = catalogs::track_by_isrc_key(conn, catalog_no, isrc.key())? else {
-                    continue;
-                };
-                let Ok(track_id) = u32::try_from(track.track_id) else {
-                    continue;
-                };
-                let sets = marketplace::offer_slice_sets(conn, &offers)?;
-                holding.extend(
-                    offers
-                        .into_iter()
-                        .filter(|o| sets.get(&o.id).is_some_and(|s| s.contains(track_id)))
-                        .cloned(),
-                );
-            }
-            holding.sort_by(|a, b| b.published_at.cmp(&a.published_at).then(b.id.cmp(&a.id)));
+            let holding = crate::marketplace::offers::holding_track(conn, &viewer, &isrc)?;
             Ok::<_, ApiError>(offer_views(conn, &viewer, holding)?)
         })
         .await?;
@@ -273,4 +252,40 @@ pub fn cursor_of(key: &str) -> String {
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(offers_of_track).service(list_organizations);
+}
+
+/// The answer to a cursor this API did not hand out for this listing.
+pub fn bad_cursor() -> ApiError {
+    ApiError::BadRequest {
+        detail: "is not a cursor returned by this API for this sort".into(),
+        field: Some("cursor".into()),
+    }
+}
+
+/// Sorts matches by covered tracks (most first) then id, and cuts the page after
+/// the cursor `covered|id`.
+pub fn page_of_matches<T>(
+    mut matches: Vec<Match<T>>,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    matches.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    if let Some(cursor) = cursor {
+        let decoded = decode_cursor(cursor)?;
+        let (covered, id) = decoded
+            .split_once('|')
+            .and_then(|(c, id)| c.parse::<u64>().ok().map(|c| (c, id.to_string())))
+            .ok_or_else(bad_cursor)?;
+        matches.retain(|m| m.0 < covered || (m.0 == covered && m.1 > id));
+    }
+    let more = matches.len() > limit as usize;
+    matches.truncate(limit as usize);
+    let next = if more {
+        matches
+            .last()
+            .map(|m| cursor_of(&format!("{}|{}", m.0, m.1)))
+    } else {
+        None
+    };
+    Ok((matches.into_iter().map(|m| m.2).collect(), next))
 }

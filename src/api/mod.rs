@@ -1,6 +1,8 @@
 //! The HTTP edge: one module per resource, each exposing `configure`, all
 //! mounted under `/api/v1` by [`configure`]. Handlers parse input into domain
-//! types, call the database layer, and map every failure to problem+json.
+//! types, call a service (or a read of the database layer), render the result,
+//! and map every failure to problem+json. Handlers reach shared state through
+//! [`state::AppState`], never through `crate::app`, which mounts them.
 
 pub mod accounts;
 pub mod caller;
@@ -12,6 +14,7 @@ pub mod grants;
 pub mod health;
 pub mod idempotency;
 pub mod input;
+pub mod listings;
 pub mod marketplace;
 pub mod notifications;
 pub mod offers;
@@ -20,6 +23,7 @@ pub mod pagination;
 pub mod problem;
 pub mod requests;
 pub mod slices;
+pub mod state;
 
 use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;

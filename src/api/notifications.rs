@@ -12,10 +12,9 @@ use super::caller::Caller;
 use super::extract::ApiJson;
 use super::pagination::{Page, PageQuery};
 use super::problem::{ApiError, Problem};
-use crate::app::AppState;
-use crate::db::audit::AuditEvent;
+use super::state::AppState;
 use crate::db::notifications::{self, FeedItem};
-use crate::db::{now, write_transaction, DbError};
+use crate::db::{now, DbError};
 use crate::domain::ValidationErrors;
 use crate::mail::NotificationKind;
 
@@ -39,10 +38,11 @@ pub struct NotificationView {
     pub read: bool,
 }
 
-impl From<FeedItem> for NotificationView {
-    fn from(n: FeedItem) -> Self {
-        Self {
-            data: serde_json::from_str(&n.data_json).unwrap_or(serde_json::Value::Null),
+impl TryFrom<FeedItem> for NotificationView {
+    type Error = DbError;
+    fn try_from(n: FeedItem) -> Result<Self, DbError> {
+        Ok(Self {
+            data: crate::db::stored_json("notifications.data_json", &n.data_json)?,
             read: n.read_at.is_some(),
             read_at: n.read_at.map(|t| t.and_utc()),
             created_at: n.created_at.and_utc(),
@@ -53,7 +53,7 @@ impl From<FeedItem> for NotificationView {
             subject_id: n.subject_id,
             title: n.title,
             summary: n.summary,
-        }
+        })
     }
 }
 
@@ -92,12 +92,11 @@ pub async fn list_notifications(
             )
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
-        rows,
-        limit,
-        |n| n.id.clone(),
-        NotificationView::from,
-    )))
+    let views = rows
+        .into_iter()
+        .map(NotificationView::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |n| n.id.clone(), |n| n)))
 }
 
 /// Mark one notification read (idempotent: the first read time is kept).
@@ -118,7 +117,7 @@ pub async fn mark_read(
         .run(move |conn| notifications::mark_read(conn, &user_id, &id, now()))
         .await?
         .ok_or(ApiError::NotFound("notification"))?;
-    Ok(HttpResponse::Ok().json(NotificationView::from(item)))
+    Ok(HttpResponse::Ok().json(NotificationView::try_from(item)?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -239,21 +238,7 @@ pub async fn put_settings(
     let settings = state
         .db
         .run(move |conn| {
-            write_transaction(conn, |conn| {
-                let before = notifications::email_settings(conn, &user_id)?;
-                notifications::set_email_settings(conn, &user_id, &changes)?;
-                let after = notifications::email_settings(conn, &user_id)?;
-                AuditEvent::new(
-                    "notification_settings.changed",
-                    "user",
-                    Some(user_id.as_str()),
-                )
-                .by(Some(&organization_id), Some(&user_id))
-                .before(settings_view(before))
-                .after(settings_view(after.clone()))
-                .write(conn)?;
-                Ok::<_, DbError>(after)
-            })
+            crate::notifications::change_email_settings(conn, &user_id, &organization_id, &changes)
         })
         .await?;
     Ok(HttpResponse::Ok().json(settings_view(settings)))

@@ -2,24 +2,21 @@
 //! where, how, for how long and for what budget, publicly or for named
 //! organizations. Licensors find them and answer by opening a deal.
 
-use std::collections::HashMap;
-
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
 use super::extract::ApiJson;
 use super::idempotency::{self, Stored};
-use super::marketplace::{check_targets, cursor_of, parse_expiry, AudienceInput, OrganizationRef};
-use super::offers::{offer_covers, offer_views, page_of_matches, within_budget, OfferView};
+use super::listings::{offer_views, request_view, request_views, OfferView, RequestView};
+use super::marketplace::{cursor_of, page_of_matches, parse_expiry, AudienceInput};
 use super::pagination::{decode_cursor, Page, PageQuery};
 use super::problem::{ApiError, Problem};
-use crate::app::AppState;
-use crate::db::audit::AuditEvent;
-use crate::db::marketplace::{self, MarketRequest, REQUEST_OPEN, REQUEST_WITHDRAWN};
-use crate::db::{new_id, now, write_transaction, DbConnection, DbError};
+use super::state::AppState;
+use crate::db::marketplace::{self, MarketRequest};
+use crate::db::{DbConnection, DbError};
 use crate::domain::account::parse_display_name;
 use crate::domain::isrc::Isrc;
 use crate::domain::money::Currency;
@@ -27,120 +24,12 @@ use crate::domain::period::Period;
 use crate::domain::role::Role;
 use crate::domain::selector::Selector;
 use crate::domain::territory::Territories;
-use crate::domain::trackset::TrackSet;
 use crate::domain::usage::Usages;
 use crate::domain::ValidationErrors;
+use crate::marketplace::requests::{self, NewRequest};
 
 /// Most ISRCs one request may list (a larger want-list is a selector).
 pub const MAX_REQUEST_ISRCS: usize = 100_000;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RequestView {
-    pub id: String,
-    pub title: String,
-    /// The licensee.
-    pub organization: OrganizationRef,
-    /// open, closed, withdrawn or expired.
-    pub status: String,
-    /// `public` or `targeted`.
-    pub visibility: String,
-    /// Shown to the licensee only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target_organization_ids: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub selector: Option<Selector>,
-    /// The requested ISRCs (on `GET /requests/{id}` only; lists show `isrc_count`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub isrcs: Option<Vec<String>>,
-    pub isrc_count: i64,
-    pub territories: Vec<String>,
-    pub usages: Vec<String>,
-    pub start_date: NaiveDate,
-    pub end_date: NaiveDate,
-    /// Decimal string in `currency`.
-    pub budget: Option<String>,
-    pub currency: String,
-    pub expires_at: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> DbError {
-    DbError::Corrupt(format!("{what}: {e}"))
-}
-
-fn request_view(
-    conn: &mut DbConnection,
-    viewer_org: &str,
-    r: MarketRequest,
-    org_name: String,
-    with_isrcs: bool,
-) -> Result<RequestView, DbError> {
-    let currency = Currency::parse(&r.currency).map_err(|e| corrupt("request currency", e))?;
-    let targets = if r.organization_id == viewer_org {
-        Some(marketplace::request_targets(conn, &r.id)?)
-    } else {
-        None
-    };
-    let selector = r
-        .selector
-        .as_deref()
-        .map(serde_json::from_str::<Selector>)
-        .transpose()
-        .map_err(|e| corrupt("request selector", e))?;
-    let isrcs = match (&r.isrcs, with_isrcs) {
-        (Some(list), true) => {
-            Some(serde_json::from_str(list).map_err(|e| corrupt("request isrcs", e))?)
-        }
-        _ => None,
-    };
-    Ok(RequestView {
-        organization: OrganizationRef {
-            id: r.organization_id,
-            name: org_name,
-        },
-        target_organization_ids: targets,
-        selector,
-        isrcs,
-        territories: serde_json::from_str(&r.territories)
-            .map_err(|e| corrupt("request territories", e))?,
-        usages: serde_json::from_str(&r.usages).map_err(|e| corrupt("request usages", e))?,
-        budget: r
-            .budget_minor
-            .map(|b| currency.format_amount(currency.from_minor_units(b))),
-        id: r.id,
-        title: r.title,
-        status: r.status,
-        visibility: r.visibility,
-        isrc_count: r.isrc_count,
-        start_date: r.start_date,
-        end_date: r.end_date,
-        currency: r.currency,
-        expires_at: r.expires_at.and_utc(),
-        created_at: r.created_at.and_utc(),
-        updated_at: r.updated_at.and_utc(),
-    })
-}
-
-/// Views of requests as `viewer_org` sees them (without the ISRC lists).
-pub fn request_views(
-    conn: &mut DbConnection,
-    viewer_org: &str,
-    requests: Vec<MarketRequest>,
-) -> Result<Vec<RequestView>, DbError> {
-    let ids: Vec<&str> = requests
-        .iter()
-        .map(|r| r.organization_id.as_str())
-        .collect();
-    let names = marketplace::organization_names(conn, &ids)?;
-    requests
-        .into_iter()
-        .map(|r| {
-            let name = names.get(&r.organization_id).cloned().unwrap_or_default();
-            request_view(conn, viewer_org, r, name, false)
-        })
-        .collect()
-}
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -246,85 +135,28 @@ async fn create_request_once(
         .map_err(|e| errors.0.extend(e.0))
         .ok();
     let expires_at = parse_expiry(&body.expires_at, Utc::now(), &mut errors);
-    let user_id = caller.user_id().to_string();
+    let input = NewRequest {
+        title,
+        wanted,
+        territories,
+        usages,
+        period,
+        currency,
+        budget,
+        audience,
+        requested_targets: body.visibility.targets().to_vec(),
+        expires_at,
+        errors,
+    };
+    let author = caller.author();
     let view = state
         .db
         .run(move |conn| {
-            if let Some(audience) = &audience {
-                if let Err(ApiError::Validation(e)) =
-                    check_targets(conn, &body.visibility, audience)
-                {
-                    errors.0.extend(e.0);
-                }
-            }
-            let (
-                Some(title),
-                Some((selector, isrcs)),
-                Some(territories),
-                Some(usages),
-                Some(period),
-                Some(currency),
-                Some(audience),
-                Some(expires_at),
-            ) = (
-                title,
-                wanted,
-                territories,
-                usages,
-                period,
-                currency,
-                audience,
-                expires_at,
-            )
-            else {
-                return Err(ApiError::from(errors));
-            };
-            errors.into_result()?;
-            let at = now();
-            let request = MarketRequest {
-                id: new_id(),
-                organization_id: org.clone(),
-                title,
-                selector: selector.as_ref().map(to_json).transpose()?,
-                isrc_count: isrcs.as_ref().map_or(0, |l: &Vec<String>| l.len() as i64),
-                isrcs: isrcs.as_ref().map(to_json).transpose()?,
-                territories: to_json(&territories)?,
-                usages: to_json(&usages)?,
-                start_date: period.start,
-                end_date: period.end,
-                budget_minor: budget.flatten(),
-                currency: currency.code().to_string(),
-                visibility: audience.visibility.to_string(),
-                status: REQUEST_OPEN.to_string(),
-                expires_at,
-                created_at: at,
-                updated_at: at,
-            };
-            write_transaction(conn, |conn| {
-                marketplace::insert_request(conn, &request, &audience.targets)?;
-                AuditEvent::new("request.created", "request", Some(&request.id))
-                    .by(Some(&org), Some(&user_id))
-                    .after(serde_json::json!({"title": request.title,
-                        "visibility": request.visibility, "targets": audience.targets,
-                        "territories": territories, "usages": usages,
-                        "start_date": request.start_date, "end_date": request.end_date,
-                        "isrc_count": request.isrc_count, "selector": selector,
-                        "budget_minor": request.budget_minor, "currency": request.currency}))
-                    .write(conn)?;
-                Ok::<_, DbError>(())
-            })?;
-            let name = marketplace::organization_names(conn, &[org.as_str()])?
-                .remove(&org)
-                .unwrap_or_default();
-            Ok::<_, ApiError>(request_view(conn, &org, request, name, true)?)
+            let request = requests::create(conn, &author, input)?;
+            Ok::<_, ApiError>(own_view(conn, &author.organization_id, request, true)?)
         })
         .await?;
     Stored::created(view)
-}
-
-/// A value as the JSON text stored in a column.
-fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, ApiError> {
-    serde_json::to_string(value).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// Normalizes an ISRC list (hyphens removed, duplicates dropped); errors name
@@ -448,9 +280,7 @@ pub async fn get_request(
     let view = state
         .db
         .run(move |conn| {
-            let name = marketplace::organization_names(conn, &[request.organization_id.as_str()])?
-                .remove(&request.organization_id)
-                .unwrap_or_default();
+            let name = organization_name(conn, &request.organization_id)?;
             request_view(conn, &viewer, request, name, true)
         })
         .await?;
@@ -471,50 +301,34 @@ pub async fn withdraw_request(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Negotiator)?;
-    let org = caller.organization_id().to_string();
-    let user_id = caller.user_id().to_string();
+    let author = caller.author();
     let id = path.into_inner();
     let view = state
         .db
         .run(move |conn| {
-            let own = |conn: &mut DbConnection| {
-                marketplace::find_request(conn, &id).map(|r| r.filter(|r| r.organization_id == org))
-            };
-            let request = own(conn)?.ok_or(ApiError::NotFound("request"))?;
-            write_transaction(conn, |conn| {
-                if !marketplace::transition_request(
-                    conn,
-                    &id,
-                    &[REQUEST_OPEN],
-                    REQUEST_WITHDRAWN,
-                    now(),
-                )? {
-                    return Err(ApiError::Conflict {
-                        detail: format!(
-                            "a request in state `{}` cannot be withdrawn",
-                            request.status
-                        ),
-                        extensions: Some(serde_json::Map::from_iter([
-                            ("state".to_string(), serde_json::json!(request.status)),
-                            ("allowed_actions".to_string(), serde_json::json!([])),
-                        ])),
-                    });
-                }
-                AuditEvent::new("request.withdrawn", "request", Some(&id))
-                    .by(Some(&org), Some(&user_id))
-                    .before(serde_json::json!({"status": request.status}))
-                    .after(serde_json::json!({"status": REQUEST_WITHDRAWN}))
-                    .write(conn)?;
-                Ok::<_, ApiError>(())
-            })?;
-            let request = own(conn)?.ok_or(ApiError::NotFound("request"))?;
-            let name = marketplace::organization_names(conn, &[org.as_str()])?
-                .remove(&org)
-                .unwrap_or_default();
-            Ok::<_, ApiError>(request_view(conn, &org, request, name, false)?)
+            let request = requests::withdraw(conn, &author, &id)?;
+            Ok::<_, ApiError>(own_view(conn, &author.organization_id, request, false)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// The view of a request of the caller's organization.
+fn own_view(
+    conn: &mut DbConnection,
+    org: &str,
+    request: MarketRequest,
+    with_isrcs: bool,
+) -> Result<RequestView, DbError> {
+    let name = organization_name(conn, org)?;
+    request_view(conn, org, request, name, with_isrcs)
+}
+
+/// An organization's name (empty when it is gone).
+fn organization_name(conn: &mut DbConnection, id: &str) -> Result<String, DbError> {
+    Ok(marketplace::organization_names(conn, &[id])?
+        .remove(id)
+        .unwrap_or_default())
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -551,45 +365,7 @@ pub async fn request_matches(
     let page = state
         .db
         .run(move |conn| {
-            let mut candidates = Vec::new();
-            for offer in marketplace::open_visible_offers(conn, &viewer)? {
-                if offer.organization_id != request.organization_id
-                    && offer_covers(&offer, &request)?
-                {
-                    candidates.push(offer);
-                }
-            }
-            let refs: Vec<_> = candidates.iter().collect();
-            let sets = marketplace::offer_slice_sets(conn, &refs)?;
-            // The requested set depends only on the catalog: resolve it once per catalog.
-            let mut requested: HashMap<i64, TrackSet> = HashMap::new();
-            let mut found = Vec::new();
-            for offer in candidates {
-                if let std::collections::hash_map::Entry::Vacant(slot) =
-                    requested.entry(offer.catalog_no)
-                {
-                    slot.insert(marketplace::requested_tracks(
-                        conn,
-                        &postings,
-                        &request,
-                        offer.catalog_no,
-                    )?);
-                }
-                let (Some(wanted), Some(slice)) =
-                    (requested.get(&offer.catalog_no), sets.get(&offer.id))
-                else {
-                    continue;
-                };
-                let covered = wanted.intersection_len(slice);
-                if covered > 0 {
-                    let budget = within_budget(&offer, &request);
-                    found.push((
-                        covered,
-                        offer.id.clone(),
-                        (covered, wanted.len(), budget, offer),
-                    ));
-                }
-            }
+            let found = requests::matching_offers(conn, &postings, &viewer, &request)?;
             let (rows, next_cursor) = page_of_matches(found, cursor.as_deref(), limit)?;
             let mut counts = Vec::with_capacity(rows.len());
             let mut offers = Vec::with_capacity(rows.len());

@@ -11,14 +11,12 @@ use super::catalogs::{track_cursor, TrackView};
 use super::extract::ApiJson;
 use super::pagination::{encode_cursor, Page, PageQuery};
 use super::problem::{ApiError, Problem};
-use crate::app::AppState;
-use crate::db::audit::AuditEvent;
+use super::state::AppState;
 use crate::db::catalogs::{self, Slice};
-use crate::db::{new_id, now, write_transaction, DbError};
 use crate::domain::account::parse_display_name;
 use crate::domain::isrc::Isrc;
 use crate::domain::role::Role;
-use crate::domain::selector::{evaluate, Selector, UnknownValue};
+use crate::domain::selector::{Selector, UnknownValue};
 use crate::domain::ValidationErrors;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -124,45 +122,16 @@ pub async fn create_slice(
     let (Some(name), Some(selector)) = (name, selector) else {
         return Err(errors.into());
     };
-    let org = caller.organization_id().to_string();
+    let author = caller.author();
     let catalog_id = path.into_inner();
-    let user_id = caller.user_id().to_string();
     let postings = state.postings.clone();
-    let (slice, unknown_values, unknown_isrcs) = state
+    let (slice, result) = state
         .db
         .run(move |conn| {
-            let catalog = catalogs::find_owned_catalog(conn, &org, &catalog_id)?
-                .ok_or(ApiError::NotFound("catalog"))?;
-            let index = catalogs::load_selector_index(conn, &postings, catalog.no, &selector)?;
-            let result = evaluate(&selector, &index);
-            let slice = Slice {
-                id: new_id(),
-                catalog_id: catalog.id.clone(),
-                organization_id: catalog.organization_id.clone(),
-                name,
-                selector: serde_json::to_string(&selector.to_selector())
-                    .map_err(|e| ApiError::Internal(e.to_string()))?,
-                track_count: result.tracks.len() as i64,
-                catalog_track_count: catalog.track_count,
-                bitmap: result.tracks.to_bytes(),
-                content_hash: result.tracks.content_hash(),
-                frozen_at: None,
-                created_at: now(),
-            };
-            write_transaction(conn, |conn| {
-                catalogs::insert_slice(conn, &slice)?;
-                AuditEvent::new("slice.created", "slice", Some(&slice.id))
-                    .by(Some(&slice.organization_id), Some(&user_id))
-                    .after(
-                        serde_json::json!({"catalog_id": slice.catalog_id, "name": slice.name,
-                        "track_count": slice.track_count, "content_hash": slice.content_hash}),
-                    )
-                    .write(conn)?;
-                Ok::<_, DbError>(())
-            })?;
-            Ok::<_, ApiError>((slice, result.unknown_values, result.unknown_isrcs))
+            crate::catalogs::slices::create(conn, &postings, &author, &catalog_id, name, &selector)
         })
         .await?;
+    let (unknown_values, unknown_isrcs) = (result.unknown_values, result.unknown_isrcs);
     Ok(HttpResponse::Created().json(CreatedSliceView {
         slice: slice.into(),
         unknown_values,

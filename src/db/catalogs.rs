@@ -365,8 +365,7 @@ pub fn load_postings(
 }
 
 fn parse_kind(kind: &str) -> Result<AttributeKind, DbError> {
-    kind.parse()
-        .map_err(|_| DbError::Corrupt(format!("posting kind `{kind}`")))
+    super::stored("catalog_postings.kind", kind)
 }
 
 /// The postings in `ranges`, decoded: hits from `cache` at `version`, the rest

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod audit;
 pub mod catalogs;
 pub mod deals;
+pub mod idempotency;
 pub mod marketplace;
 pub mod notifications;
 pub mod outbox;
@@ -142,6 +143,22 @@ pub enum DbError {
     Cancelled,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+/// Reads a stored name (a role, a state, a kind) as its type. A name the code does
+/// not know is corrupt data, reported as such — never replaced by a default.
+pub fn stored<T>(column: &str, raw: &str) -> Result<T, DbError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    raw.parse()
+        .map_err(|e| DbError::Corrupt(format!("{column}: {e}")))
+}
+
+/// Reads a stored JSON column; unreadable JSON is corrupt data, never a default.
+pub fn stored_json<T: serde::de::DeserializeOwned>(column: &str, raw: &str) -> Result<T, DbError> {
+    serde_json::from_str(raw).map_err(|e| DbError::Corrupt(format!("{column}: {e}")))
 }
 
 impl DbError {

@@ -1,146 +1,79 @@
-//! Notifications: the in-app feed and the e-mail that goes with it. Code that
-//! changes a deal calls [`notify`] inside its own transaction, so the feed rows
-//! and outbox rows commit (or vanish) with the change itself.
+//! Notification storage: the in-app feed, members to address and their e-mail
+//! settings. Deciding who is told and rendering what they read is the service's
+//! (`crate::notifications::notify`); storage renders nothing.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::outbox::{self, OutgoingMail};
 use super::schema::{notification_settings, notifications, users};
 use super::{new_id, now, DbConnection, DbError};
-use crate::mail::templates;
-use crate::mail::{Event, NotificationKind};
+use crate::domain::notification::NotificationKind;
 
-/// One organization to tell, with what differs from the other side's point of view.
-#[derive(Debug, Clone)]
-pub struct Audience<'a> {
-    pub organization_id: &'a str,
-    /// The name of the other party, as this organization's members see it.
-    pub counterparty: &'a str,
-    /// Whether this organization is now expected to act (answer, sign, pay).
-    pub action_required: bool,
-}
-
-/// An event to announce to the members of the organizations concerned.
-#[derive(Debug, Clone)]
-pub struct Notification<'a> {
-    pub event: &'a Event,
-    pub audiences: Vec<Audience<'a>>,
-    /// The user who caused the event; they are not told about their own action.
-    pub actor_user_id: Option<&'a str>,
-}
-
-/// What [`notify`] wrote.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Notified {
-    pub feed_rows: usize,
-    pub mails: usize,
-}
-
+/// A member of an organization, as notifications address them.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
-struct Member {
-    id: String,
-    email: String,
-    name: String,
+pub struct Member {
+    pub id: String,
+    pub email: String,
+    pub name: String,
 }
 
-/// In the caller's transaction: one feed row per member of each audience (except the
-/// actor), and one queued mail per such member whose settings want e-mail for this
-/// kind. A member of two audiences is told once, as a member of the first.
-pub fn notify(
+/// The members of an organization, in id order.
+pub fn members_of(conn: &mut DbConnection, organization_id: &str) -> Result<Vec<Member>, DbError> {
+    Ok(users::table
+        .filter(users::organization_id.eq(organization_id))
+        .order(users::id.asc())
+        .select(Member::as_select())
+        .load(conn)?)
+}
+
+/// Which of `member_ids` switched e-mail off for `kind`.
+pub fn muted(
     conn: &mut DbConnection,
-    notification: Notification<'_>,
-) -> Result<Notified, DbError> {
-    let event = notification.event;
-    let kind = event.kind();
-    let (subject_type, subject_id) = event.subject();
-    let summary = event.summary();
-    let at = now();
-    let mut told = HashSet::new();
-    let mut notified = Notified::default();
-    // Watching a deal overrides one's per-kind e-mail settings for that deal.
-    let watchers: HashSet<String> = match (subject_type, subject_id) {
-        ("deal", id) => super::deals::watchers_of(conn, id)?.into_iter().collect(),
-        _ => HashSet::new(),
-    };
-    for audience in &notification.audiences {
-        let members: Vec<Member> = users::table
-            .filter(users::organization_id.eq(audience.organization_id))
-            .order(users::id.asc())
-            .select(Member::as_select())
-            .load(conn)?;
-        let member_ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
-        let muted: HashSet<String> = notification_settings::table
-            .filter(notification_settings::user_id.eq_any(&member_ids))
-            .filter(notification_settings::kind.eq(kind.as_str()))
-            .filter(notification_settings::email_enabled.eq(false))
-            .select(notification_settings::user_id)
-            .load::<String>(conn)?
-            .into_iter()
-            .collect();
-        for member in &members {
-            if Some(member.id.as_str()) == notification.actor_user_id
-                || !told.insert(member.id.clone())
-            {
-                continue;
-            }
-            let context = recipient_context(event, &member.name, audience)?;
-            // The feed's title is the mail's subject, rendered once now.
-            let title = templates::render_subject(kind.as_str(), &context)
-                .map_err(|e| serialization_error(e.to_string()))?;
-            diesel::insert_into(notifications::table)
-                .values((
-                    notifications::id.eq(new_id()),
-                    notifications::user_id.eq(&member.id),
-                    notifications::organization_id.eq(audience.organization_id),
-                    notifications::kind.eq(kind.as_str()),
-                    notifications::subject_type.eq(subject_type),
-                    notifications::subject_id.eq(subject_id),
-                    notifications::title.eq(&title),
-                    notifications::summary.eq(&summary),
-                    notifications::data_json.eq(context.to_string()),
-                    notifications::created_at.eq(at),
-                ))
-                .execute(conn)?;
-            notified.feed_rows += 1;
-            if !muted.contains(&member.id) || watchers.contains(&member.id) {
-                outbox::enqueue(
-                    conn,
-                    OutgoingMail {
-                        template: kind.as_str(),
-                        recipient_email: &member.email,
-                        recipient_user_id: Some(&member.id),
-                        context: &context,
-                    },
-                )?;
-                notified.mails += 1;
-            }
-        }
-    }
-    Ok(notified)
+    member_ids: &[&str],
+    kind: NotificationKind,
+) -> Result<HashSet<String>, DbError> {
+    Ok(notification_settings::table
+        .filter(notification_settings::user_id.eq_any(member_ids))
+        .filter(notification_settings::kind.eq(kind.as_str()))
+        .filter(notification_settings::email_enabled.eq(false))
+        .select(notification_settings::user_id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
 }
 
-/// The template variables for one recipient: the event's own, plus who reads it.
-pub fn recipient_context(
-    event: &Event,
-    recipient_name: &str,
-    audience: &Audience<'_>,
-) -> Result<serde_json::Value, DbError> {
-    let mut value = serde_json::to_value(event).map_err(|e| serialization_error(e.to_string()))?;
-    let Some(map) = value.as_object_mut() else {
-        return Err(serialization_error("an event is not a JSON object".into()));
-    };
-    map.insert("recipient_name".into(), recipient_name.into());
-    map.insert("counterparty".into(), audience.counterparty.into());
-    map.insert("action_required".into(), audience.action_required.into());
-    Ok(value)
+/// One feed row to write.
+pub struct NewFeedItem<'a> {
+    pub user_id: &'a str,
+    pub organization_id: &'a str,
+    pub kind: NotificationKind,
+    pub subject_type: &'a str,
+    pub subject_id: &'a str,
+    pub title: &'a str,
+    pub summary: &'a str,
+    pub data_json: &'a str,
+    pub created_at: NaiveDateTime,
 }
 
-fn serialization_error(message: String) -> DbError {
-    DbError::Query(diesel::result::Error::SerializationError(message.into()))
+pub fn insert_feed_item(conn: &mut DbConnection, item: NewFeedItem<'_>) -> Result<(), DbError> {
+    diesel::insert_into(notifications::table)
+        .values((
+            notifications::id.eq(new_id()),
+            notifications::user_id.eq(item.user_id),
+            notifications::organization_id.eq(item.organization_id),
+            notifications::kind.eq(item.kind.as_str()),
+            notifications::subject_type.eq(item.subject_type),
+            notifications::subject_id.eq(item.subject_id),
+            notifications::title.eq(item.title),
+            notifications::summary.eq(item.summary),
+            notifications::data_json.eq(item.data_json),
+            notifications::created_at.eq(item.created_at),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 // ---- the feed ----------------------------------------------------------------------

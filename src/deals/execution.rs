@@ -79,14 +79,9 @@ pub fn holding_of(catalog: &Catalog) -> Result<Holding, DealError> {
     })
 }
 
+/// The catalog's holding as terms must fit in it (`crate::catalogs::terms_context`).
 pub fn terms_context(catalog: &Catalog) -> Result<TermsContext, DealError> {
-    let holding = holding_of(catalog)?;
-    Ok(TermsContext {
-        territories: holding.territories,
-        usages: holding.usages,
-        period: holding.period,
-        sublicensable: holding.sublicensable,
-    })
+    Ok(crate::catalogs::terms_context(catalog)?)
 }
 
 /// The licensor's slice named by the terms, with its catalog; a slice of anyone

@@ -6,14 +6,13 @@
 
 pub mod execution;
 pub mod payments;
-pub mod sweeper;
+pub mod schedule;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::db::accounts;
 use crate::db::audit::AuditEvent;
 use crate::db::deals::{self, DealEventRow, DealRow, DealStatusUpdate, RevisionRow, SignatureRow};
-use crate::db::notifications::{self, Audience, Notification};
 use crate::db::{lock_organization, new_id, now, write_transaction, DbConnection, DbError};
 use crate::domain::deal::{
     self, Action, Actor, DealEvent, DealState, DealStatus, Party, Refusal, TransitionRefused,
@@ -22,6 +21,7 @@ use crate::domain::role::Role;
 use crate::domain::terms::{TermChange, TermSheet, TermSheetInput};
 use crate::domain::ValidationErrors;
 use crate::mail::event::{self as mail_event, DealRef, Event};
+use crate::notifications::{self, Audience, Notification};
 use execution::ExecutionReport;
 
 #[derive(Debug, thiserror::Error)]
@@ -92,9 +92,7 @@ fn party_of(deal: &DealRow, organization_id: &str) -> Option<Party> {
 }
 
 fn parse_party(value: &str) -> Result<Party, DealError> {
-    value
-        .parse()
-        .map_err(|_| DealError::Database(DbError::Corrupt(format!("party `{value}`"))))
+    Ok(crate::db::stored("party", value)?)
 }
 
 /// The domain status of a stored deal (signatures from the signature table).
@@ -107,10 +105,7 @@ pub fn status_of(conn: &mut DbConnection, deal: &DealRow) -> Result<DealStatus, 
         None => Default::default(),
     };
     Ok(DealStatus {
-        state: deal
-            .state
-            .parse()
-            .map_err(|_| DbError::Corrupt(format!("deal state `{}`", deal.state)))?,
+        state: crate::db::stored("deals.state", &deal.state)?,
         opened_by: parse_party(&deal.opened_by)?,
         turn: deal.turn.as_deref().map(parse_party).transpose()?,
         revision: deal.revision as u32,
@@ -438,7 +433,7 @@ pub fn transition(
     // A respond-by that passed since the sweeper's last round counts now: the deal
     // expires (committed, with its notices) and the action is refused as from `expired`.
     if let Some(deal) = deals::find_deal_for_org(conn, &member.organization_id, deal_id)? {
-        if deal.respond_by.is_some_and(|r| r <= at) && sweeper::expire(conn, &deal.id, at)? {
+        if deal.respond_by.is_some_and(|r| r <= at) && schedule::expire(conn, &deal.id, at)? {
             return Err(DealError::Refused(TransitionRefused {
                 state: DealState::Expired,
                 action,

@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::stored::stored_enum;
+
 /// A normalized (trimmed, lowercased) e-mail address. The check is deliberately
 /// structural — one `@`, a dotted domain, no spaces — since only delivery proves
 /// an address; invitations and resets do exactly that.
@@ -49,6 +51,14 @@ impl fmt::Display for EmailAddress {
     }
 }
 
+/// Who acts in a service operation: a member of an organization (the ids an
+/// audit event records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub organization_id: String,
+    pub user_id: String,
+}
+
 /// What kind of rights holder an organization is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -58,19 +68,15 @@ pub enum OrganizationKind {
     Publisher,
 }
 
-impl OrganizationKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrganizationKind::Platform => "platform",
-            OrganizationKind::Label => "label",
-            OrganizationKind::Publisher => "publisher",
-        }
-    }
+stored_enum! {
+    OrganizationKind { Platform = "platform", Label = "label", Publisher = "publisher" }
+    unknown struct UnknownOrganizationKind =
+        "unknown organization kind `{0}`: expected one of platform, label, publisher"
+}
 
+impl OrganizationKind {
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Platform, Self::Label, Self::Publisher]
-            .into_iter()
-            .find(|k| k.as_str() == raw)
+        raw.parse().ok()
     }
 }
 

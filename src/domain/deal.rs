@@ -1,4 +1,5 @@
-//! The negotiation state machine of a deal, as pure functions.
+//! The negotiation state machine of a deal, as pure functions. The prose
+//! description (one place for all docs) is `docs/negotiation.md` § The state machine.
 //!
 //! ```text
 //! draft               ─submit (opener) ──────────▶ negotiating, turn = counterparty
@@ -45,10 +46,10 @@
 //! - whether `respond_by` has passed (for `expire`) or the term has ended (for `complete`).
 
 use crate::domain::role::Role;
+use crate::domain::stored::stored_enum;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
-use std::str::FromStr;
 
 /// Where a deal is in its life.
 #[derive(
@@ -86,33 +87,22 @@ pub enum DealState {
     Expired,
 }
 
-impl DealState {
-    pub const ALL: [DealState; 9] = [
-        DealState::Draft,
-        DealState::Negotiating,
-        DealState::Agreed,
-        DealState::Executed,
-        DealState::Completed,
-        DealState::Terminated,
-        DealState::Rejected,
-        DealState::Withdrawn,
-        DealState::Expired,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DealState::Draft => "draft",
-            DealState::Negotiating => "negotiating",
-            DealState::Agreed => "agreed",
-            DealState::Executed => "executed",
-            DealState::Completed => "completed",
-            DealState::Terminated => "terminated",
-            DealState::Rejected => "rejected",
-            DealState::Withdrawn => "withdrawn",
-            DealState::Expired => "expired",
-        }
+stored_enum! {
+    DealState {
+        Draft = "draft",
+        Negotiating = "negotiating",
+        Agreed = "agreed",
+        Executed = "executed",
+        Completed = "completed",
+        Terminated = "terminated",
+        Rejected = "rejected",
+        Withdrawn = "withdrawn",
+        Expired = "expired",
     }
+    unknown struct UnknownDealState = "unknown deal state `{0}`"
+}
 
+impl DealState {
     /// No action is accepted any more.
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -131,26 +121,6 @@ impl DealState {
             self,
             DealState::Draft | DealState::Negotiating | DealState::Agreed
         )
-    }
-}
-
-impl fmt::Display for DealState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown deal state `{0}`")]
-pub struct UnknownDealState(pub String);
-
-impl FromStr for DealState {
-    type Err = UnknownDealState;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DealState::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| UnknownDealState(s.to_string()))
     }
 }
 
@@ -176,41 +146,17 @@ pub enum Party {
     Licensee,
 }
 
-impl Party {
-    pub const ALL: [Party; 2] = [Party::Licensor, Party::Licensee];
+stored_enum! {
+    Party { Licensor = "licensor", Licensee = "licensee" }
+    unknown struct UnknownParty = "unknown party `{0}`: expected licensor or licensee"
+}
 
+impl Party {
     pub fn other(self) -> Party {
         match self {
             Party::Licensor => Party::Licensee,
             Party::Licensee => Party::Licensor,
         }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Party::Licensor => "licensor",
-            Party::Licensee => "licensee",
-        }
-    }
-}
-
-impl fmt::Display for Party {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown party `{0}`: expected licensor or licensee")]
-pub struct UnknownParty(pub String);
-
-impl FromStr for Party {
-    type Err = UnknownParty;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Party::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| UnknownParty(s.to_string()))
     }
 }
 
@@ -243,34 +189,23 @@ pub enum Action {
     Expire,
 }
 
-impl Action {
-    /// Also the order in which allowed actions are listed: the move that advances the deal first.
-    pub const ALL: [Action; 9] = [
-        Action::Submit,
-        Action::Accept,
-        Action::Sign,
-        Action::Counter,
-        Action::Reject,
-        Action::Withdraw,
-        Action::Terminate,
-        Action::Complete,
-        Action::Expire,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Submit => "submit",
-            Action::Accept => "accept",
-            Action::Sign => "sign",
-            Action::Counter => "counter",
-            Action::Reject => "reject",
-            Action::Withdraw => "withdraw",
-            Action::Terminate => "terminate",
-            Action::Complete => "complete",
-            Action::Expire => "expire",
-        }
+stored_enum! {
+    // Also the order in which allowed actions are listed: the move that advances the deal first.
+    Action {
+        Submit = "submit",
+        Accept = "accept",
+        Sign = "sign",
+        Counter = "counter",
+        Reject = "reject",
+        Withdraw = "withdraw",
+        Terminate = "terminate",
+        Complete = "complete",
+        Expire = "expire",
     }
+    unknown struct UnknownAction = "unknown deal action `{0}`"
+}
 
+impl Action {
     /// Taken by Cadenza itself (a scheduler), never by a user.
     pub fn is_system(self) -> bool {
         matches!(self, Action::Complete | Action::Expire)
@@ -287,26 +222,6 @@ impl Action {
             Action::Sign | Action::Terminate => Some(Role::Signer),
             Action::Complete | Action::Expire => None,
         }
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown deal action `{0}`")]
-pub struct UnknownAction(pub String);
-
-impl FromStr for Action {
-    type Err = UnknownAction;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Action::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| UnknownAction(s.to_string()))
     }
 }
 

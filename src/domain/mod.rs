@@ -7,16 +7,21 @@
 //!   [`selector`] (how a slice is cut)
 //! - deals: [`terms`] (term sheets, canonical hash, diff), [`deal`] (the negotiation
 //!   state machine), [`grant`] (rights overlap and the exclusivity rule)
+//! - marketplace: [`listing`] (offer and request lifecycles, visibility, matching)
+//! - [`notification`] kinds, and [`stored`]: the one way names are typed from column to JSON
 
 pub mod account;
 pub mod deal;
 pub mod grant;
 pub mod isrc;
+pub mod listing;
 pub mod money;
+pub mod notification;
 pub mod period;
 pub mod role;
 pub mod royalty;
 pub mod selector;
+pub mod stored;
 pub mod terms;
 pub mod territory;
 pub mod track;

@@ -2,8 +2,8 @@
 //! owner ⊇ signer ⊇ negotiator ⊇ viewer.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
+
+use super::stored::stored_enum;
 
 #[derive(
     Debug,
@@ -27,41 +27,15 @@ pub enum Role {
     Owner,
 }
 
+stored_enum! {
+    Role { Viewer = "viewer", Negotiator = "negotiator", Signer = "signer", Owner = "owner" }
+    unknown struct UnknownRole = "unknown role `{0}`: expected one of owner, signer, negotiator, viewer"
+}
+
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Viewer, Role::Negotiator, Role::Signer, Role::Owner];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Negotiator => "negotiator",
-            Role::Signer => "signer",
-            Role::Owner => "owner",
-        }
-    }
-
     /// Whether this role includes everything `required` may do.
     pub fn includes(self, required: Role) -> bool {
         self >= required
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role `{0}`: expected one of owner, signer, negotiator, viewer")]
-pub struct UnknownRole(pub String);
-
-impl FromStr for Role {
-    type Err = UnknownRole;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| UnknownRole(s.to_string()))
     }
 }
 

@@ -2,11 +2,11 @@
 //! that "covers" and "conflicts" are decidable. Adding a usage is a product
 //! decision (and an API change), not free text.
 
+use crate::domain::stored::stored_enum;
 use crate::domain::validation::ValidationErrors;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeSet;
 use std::fmt;
-use std::str::FromStr;
 
 /// A kind of exploitation of a recording. The usages are independent of one
 /// another: none implies another (a download licence does not include
@@ -54,55 +54,19 @@ pub enum Usage {
     PublicPerformance,
 }
 
-impl Usage {
-    pub const ALL: [Usage; 8] = [
-        Usage::InteractiveStreaming,
-        Usage::NonInteractiveStreaming,
-        Usage::Download,
-        Usage::Lyrics,
-        Usage::Video,
-        Usage::Sync,
-        Usage::Ringtone,
-        Usage::PublicPerformance,
-    ];
-
-    /// The snake_case name used in JSON, query strings and storage.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Usage::InteractiveStreaming => "interactive_streaming",
-            Usage::NonInteractiveStreaming => "non_interactive_streaming",
-            Usage::Download => "download",
-            Usage::Lyrics => "lyrics",
-            Usage::Video => "video",
-            Usage::Sync => "sync",
-            Usage::Ringtone => "ringtone",
-            Usage::PublicPerformance => "public_performance",
-        }
+stored_enum! {
+    Usage {
+        InteractiveStreaming = "interactive_streaming",
+        NonInteractiveStreaming = "non_interactive_streaming",
+        Download = "download",
+        Lyrics = "lyrics",
+        Video = "video",
+        Sync = "sync",
+        Ringtone = "ringtone",
+        PublicPerformance = "public_performance",
     }
-}
-
-impl fmt::Display for Usage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown usage `{0}`: expected one of interactive_streaming, non_interactive_streaming, \
-     download, lyrics, video, sync, ringtone, public_performance"
-)]
-pub struct UnknownUsage(pub String);
-
-impl FromStr for Usage {
-    type Err = UnknownUsage;
-    /// Exact snake_case names, as in JSON (so a query string and a body agree).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Usage::ALL
-            .into_iter()
-            .find(|u| u.as_str() == s)
-            .ok_or_else(|| UnknownUsage(s.to_string()))
-    }
+    unknown struct UnknownUsage = "unknown usage `{0}`: expected one of interactive_streaming, \
+        non_interactive_streaming, download, lyrics, video, sync, ringtone, public_performance"
 }
 
 /// A non-empty set of usages (the usages of a holding, offer or grant).

@@ -4,75 +4,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-/// The kinds of notification a user can receive (and switch e-mail off for).
-/// Invitations and password resets are not among them: they are always mailed,
-/// to an address rather than to a member's feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum NotificationKind {
-    DealSubmitted,
-    DealCountered,
-    DealAccepted,
-    DealRejected,
-    DealWithdrawn,
-    DealExpiring,
-    DealExpired,
-    DealSigned,
-    DealExecuted,
-    DealTerminated,
-    InstallmentDue,
-    InstallmentOverdue,
-    OfferMatchedRequest,
-}
-
-impl NotificationKind {
-    pub const ALL: [NotificationKind; 13] = [
-        NotificationKind::DealSubmitted,
-        NotificationKind::DealCountered,
-        NotificationKind::DealAccepted,
-        NotificationKind::DealRejected,
-        NotificationKind::DealWithdrawn,
-        NotificationKind::DealExpiring,
-        NotificationKind::DealExpired,
-        NotificationKind::DealSigned,
-        NotificationKind::DealExecuted,
-        NotificationKind::DealTerminated,
-        NotificationKind::InstallmentDue,
-        NotificationKind::InstallmentOverdue,
-        NotificationKind::OfferMatchedRequest,
-    ];
-
-    /// The stored and wire name, which is also the template name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotificationKind::DealSubmitted => "deal_submitted",
-            NotificationKind::DealCountered => "deal_countered",
-            NotificationKind::DealAccepted => "deal_accepted",
-            NotificationKind::DealRejected => "deal_rejected",
-            NotificationKind::DealWithdrawn => "deal_withdrawn",
-            NotificationKind::DealExpiring => "deal_expiring",
-            NotificationKind::DealExpired => "deal_expired",
-            NotificationKind::DealSigned => "deal_signed",
-            NotificationKind::DealExecuted => "deal_executed",
-            NotificationKind::DealTerminated => "deal_terminated",
-            NotificationKind::InstallmentDue => "installment_due",
-            NotificationKind::InstallmentOverdue => "installment_overdue",
-            NotificationKind::OfferMatchedRequest => "offer_matched_request",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == value)
-    }
-}
-
-impl std::fmt::Display for NotificationKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+// The kinds live in the domain (storage reads and writes them); re-exported here
+// because every event names one.
+pub use crate::domain::notification::NotificationKind;
 
 /// A deal as mails name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! E-mail: templates, transports and the delivery worker that drains the
 //! outbox (`crate::db::outbox`). Mails are written to the outbox in the same
-//! transaction as the change that causes them (see `crate::db::notifications`
+//! transaction as the change that causes them (see `crate::notifications`
 //! for deal events); the worker delivers them at least once, each with a
 //! stable Message-ID. See `docs/mail.md`.
 

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::event::*;
 use super::templates::{self, RenderedMail};
-use crate::db::notifications::{recipient_context, Audience};
+use crate::notifications::{recipient_context, Audience};
 
 const PUBLIC_URL: &str = "https://cadenza.example/";
 

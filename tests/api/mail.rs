@@ -5,13 +5,13 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use cadenza::config::MailSettings;
-use cadenza::db::notifications::{notify, Audience, Notification};
 use cadenza::db::outbox::{self, OutboxMail, OutgoingMail};
 use cadenza::db::schema::mail_outbox;
 use cadenza::db::{write_transaction, DbError};
 use cadenza::mail::event::{Actor, DealRef, Event, TermChange};
 use cadenza::mail::transport::SmtpSettings;
 use cadenza::mail::{Transport, Worker, WorkerConfig};
+use cadenza::notifications::{notify, Audience, Notification};
 use diesel::prelude::*;
 use reqwest::Method;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! Cadenza's own, scheduled deal transitions: deals whose respond-by passed
 //! expire (with a warning a day before), executed deals whose term ended
 //! complete, and installments move to due and overdue — each announced to the
-//! parties. Runs in `cadenza serve` (see `crate::sweeper`) and is idempotent:
+//! parties. Run by the one sweeper (`crate::sweeper`); idempotent:
 //! every step re-reads and changes only what still needs changing.
 
 use chrono::{NaiveDateTime, TimeDelta};
@@ -10,11 +10,11 @@ use super::{payments, status_of, DealError};
 use crate::db::accounts;
 use crate::db::audit::AuditEvent;
 use crate::db::deals::{self, DealEventRow, DealRow, DealStatusUpdate};
-use crate::db::notifications::{self, Audience, Notification};
 use crate::db::{new_id, write_transaction, DbConnection};
 use crate::domain::deal::{self, Action, Actor, Party};
 use crate::domain::money::Currency;
 use crate::mail::event::{DealRef, Event, InstallmentRef};
+use crate::notifications::{self, Audience, Notification};
 
 /// Deals are announced as expiring this long before their respond-by.
 pub const EXPIRY_WARNING: TimeDelta = TimeDelta::hours(24);

@@ -1,0 +1,18 @@
+//! What every handler can reach. Lives beside the handlers rather than in
+//! `crate::app`, which mounts them, so dependencies point one way: `app` → `api`.
+
+use std::sync::Arc;
+
+use crate::auth::tokens::TokenKeys;
+use crate::config::ServeSettings;
+use crate::db::postings_cache::PostingsCache;
+use crate::db::Db;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Db,
+    pub tokens: TokenKeys,
+    pub settings: Arc<ServeSettings>,
+    /// Decoded postings shared by every worker of this process.
+    pub postings: Arc<PostingsCache>,
+}

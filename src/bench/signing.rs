@@ -1,0 +1,300 @@
+//! `cadenza bench signing`: the executing signature of an exclusive deal against
+//! many overlapping grants, the worst case of the exclusivity check.
+
+use super::*;
+
+/// `cadenza bench signing`: the second signature of an exclusive deal over a slice of
+/// about a tenth of the catalog, checked against `existing` grants of the same
+/// catalog whose rights windows all overlap it (so every one of their track sets is
+/// loaded and intersected: the worst case for the exclusivity check).
+pub fn run_signing_bench(
+    database_url: &str,
+    tracks: u64,
+    existing: usize,
+    runs: usize,
+    work_dir: &Path,
+    out: &mut dyn Write,
+) -> Result<(), BenchError> {
+    use crate::db::deals::{insert_grant, GrantRow};
+    use crate::deals::{self, Member, Origin, Payload};
+    use crate::domain::deal::{Action, Party};
+    use crate::domain::role::Role;
+    use crate::domain::terms::TermSheetInput;
+
+    let target = DatabaseTarget::parse(database_url)?;
+    writeln!(
+        out,
+        "## Signing benchmark: {tracks}-track catalog, {existing} existing grants, on {}\n",
+        target.describe()
+    )?;
+    let file = work_dir.join("signing.csv");
+    {
+        let mut writer = BufWriter::with_capacity(1 << 20, std::fs::File::create(&file)?);
+        generate_catalog(&mut writer, tracks, 7, ImportFormat::Csv)?;
+        writer.flush()?;
+    }
+    let db = Db::connect(&target, 2)?;
+    let mut conn = db.conn()?;
+    let at = now();
+    let mut org = |name: &str| -> Result<Organization, BenchError> {
+        let o = Organization {
+            id: new_id(),
+            name: name.into(),
+            kind: "platform".into(),
+            created_at: at,
+        };
+        accounts::insert_organization(&mut conn, &o)?;
+        Ok(o)
+    };
+    let licensor = org("Bench Licensor")?;
+    let licensee = org("Bench Licensee")?;
+    let catalog = catalogs::insert_catalog(
+        &mut conn,
+        &NewCatalog {
+            id: new_id(),
+            organization_id: licensor.id.clone(),
+            name: "Signing benchmark".into(),
+            territories: r#"["worldwide"]"#.into(),
+            usages: r#"["interactive_streaming","non_interactive_streaming"]"#.into(),
+            holding_start: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(),
+            holding_end: chrono::NaiveDate::from_ymd_opt(2060, 12, 31).unwrap_or_default(),
+            sublicensable: true,
+            track_count: 0,
+            created_at: at,
+            updated_at: at,
+        },
+    )?;
+    let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?);
+    import::import_tracks(
+        &mut conn,
+        &catalog,
+        None,
+        reader,
+        ImportFormat::Csv,
+        chrono::Utc::now().date_naive(),
+        &mut (),
+    )?;
+    std::fs::remove_file(&file)?;
+    let catalog = catalogs::find_catalog(&mut conn, &catalog.id)?
+        .ok_or_else(|| BenchError::Setup("catalog".into()))?;
+
+    // The deal's slice: the biggest labels up to a tenth of the catalog.
+    let labels_by_size = catalogs::top_postings(&mut conn, catalog.no, "label", 10_000)?;
+    let (mut head, mut covered) = (Vec::new(), 0);
+    for (label, count) in &labels_by_size {
+        if covered >= catalog.track_count / 10 {
+            break;
+        }
+        covered += count;
+        head.push(label.clone());
+    }
+    let slice_of = |conn: &mut DbConnection,
+                    labels: Vec<String>,
+                    name: &str|
+     -> Result<catalogs::Slice, BenchError> {
+        let selector = Selector {
+            labels: Some(labels),
+            ..Selector::default()
+        }
+        .validate()
+        .map_err(|e| BenchError::Setup(format!("{e:?}")))?;
+        let set = evaluate_on(conn, &catalog, &selector)?;
+        let slice = catalogs::Slice {
+            id: new_id(),
+            catalog_id: catalog.id.clone(),
+            organization_id: licensor.id.clone(),
+            name: name.into(),
+            selector: "{}".into(),
+            track_count: set.len() as i64,
+            catalog_track_count: catalog.track_count,
+            bitmap: set.to_bytes(),
+            content_hash: set.content_hash(),
+            frozen_at: None,
+            created_at: now(),
+        };
+        catalogs::insert_slice(conn, &slice)?;
+        Ok(slice)
+    };
+    let big = slice_of(&mut conn, head.clone(), "head labels")?;
+
+    // Existing grants: tail labels (disjoint from the slice), CN, long terms, non-exclusive.
+    let tail: Vec<&String> = labels_by_size
+        .iter()
+        .map(|(l, _)| l)
+        .filter(|l| !head.contains(l))
+        .collect();
+    if tail.is_empty() {
+        return Err(BenchError::Setup("the catalog has too few labels".into()));
+    }
+    for i in 0..existing {
+        let label = tail[i % tail.len()].clone();
+        let slice = slice_of(&mut conn, vec![label], "tail label")?;
+        // A fixture: an executed deal row for the grant to belong to.
+        let deal_id = new_id();
+        crate::db::deals::insert_deal(
+            &mut conn,
+            &crate::db::deals::DealRow {
+                id: deal_id.clone(),
+                name: format!("fixture {i}"),
+                licensor_org_id: licensor.id.clone(),
+                licensee_org_id: licensee.id.clone(),
+                opened_by: "licensee".into(),
+                offer_id: None,
+                request_id: None,
+                catalog_id: catalog.id.clone(),
+                state: "executed".into(),
+                turn: None,
+                revision: 1,
+                agreed_revision: Some(1),
+                version: 1,
+                respond_by: None,
+                expiring_notified: false,
+                created_at: at,
+                updated_at: at,
+            },
+        )?;
+        insert_grant(
+            &mut conn,
+            &GrantRow {
+                id: new_id(),
+                deal_id,
+                licensor_org_id: licensor.id.clone(),
+                licensee_org_id: licensee.id.clone(),
+                catalog_id: catalog.id.clone(),
+                slice_id: slice.id.clone(),
+                tracks: slice.bitmap.clone(),
+                track_count: slice.track_count,
+                tracks_hash: slice.content_hash.clone(),
+                territories: r#"["CN"]"#.into(),
+                usages: r#"["interactive_streaming"]"#.into(),
+                start_date: chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default(),
+                end_date: chrono::NaiveDate::from_ymd_opt(2050, 12, 31).unwrap_or_default(),
+                exclusive: false,
+                sublicensable: false,
+                terms_hash: "bench".into(),
+                status: "active".into(),
+                terminated_at: None,
+                termination_reason: None,
+                created_at: now(),
+            },
+        )
+        .map_err(|e| BenchError::Setup(format!("grant fixture: {e}")))?;
+    }
+    writeln!(out, "| measurement | result |\n| --- | --- |")?;
+    writeln!(
+        out,
+        "| deal slice | {} tracks of {} |",
+        big.track_count, catalog.track_count
+    )?;
+    writeln!(
+        out,
+        "| existing grants overlapping the deal's window | {existing} |"
+    )?;
+
+    let member = |org: &Organization, role: Role| Member {
+        user_id: new_id(),
+        name: "Bench".into(),
+        organization_id: org.id.clone(),
+        role,
+    };
+    let licensor_member = member(&licensor, Role::Owner);
+    let licensee_member = member(&licensee, Role::Owner);
+    let mut samples = Vec::new();
+    for run in 0..runs {
+        // Each run licenses another year, so earlier runs' grants never collide with it.
+        let year = 2030 + run as i32;
+        let terms = TermSheetInput {
+            slice_id: big.id.clone(),
+            territories: vec!["CN".into()],
+            usages: vec!["interactive_streaming".into()],
+            start_date: format!("{year}-01-01"),
+            end_date: format!("{year}-12-31"),
+            exclusive: true,
+            sublicensable: false,
+            currency: "CNY".into(),
+            upfront_fee: Some("1000000.00".into()),
+            minimum_guarantee: None,
+            per_stream_rate: None,
+            revenue_share_percent: None,
+            installments: vec![crate::domain::terms::InstallmentInput {
+                due_date: format!("{year}-01-15"),
+                amount: "1000000.00".into(),
+            }],
+            clauses: None,
+            respond_by: None,
+        };
+        let bench_err = |e: deals::DealError| BenchError::Setup(e.to_string());
+        let opened = deals::open(
+            &mut conn,
+            &licensee_member,
+            Origin::Direct {
+                counterparty_id: licensor.id.clone(),
+                role: Party::Licensee,
+            },
+            Some(terms),
+            None,
+        )
+        .map_err(bench_err)?;
+        let id = opened.deal.id.clone();
+        let d = deals::transition(
+            &mut conn,
+            &licensee_member,
+            &id,
+            1,
+            Action::Submit,
+            Payload::default(),
+        )
+        .map_err(bench_err)?;
+        let d = deals::transition(
+            &mut conn,
+            &licensor_member,
+            &id,
+            d.deal.version,
+            Action::Accept,
+            Payload::default(),
+        )
+        .map_err(bench_err)?;
+        let hash = crate::db::deals::find_revision(&mut conn, &id, d.deal.revision)?
+            .map(|r| r.terms_hash)
+            .unwrap_or_default();
+        let sign = |h: &str| Payload {
+            terms_hash: Some(h.to_string()),
+            ..Payload::default()
+        };
+        let d = deals::transition(
+            &mut conn,
+            &licensee_member,
+            &id,
+            d.deal.version,
+            Action::Sign,
+            sign(&hash),
+        )
+        .map_err(bench_err)?;
+        let started = Instant::now();
+        let done = deals::transition(
+            &mut conn,
+            &licensor_member,
+            &id,
+            d.deal.version,
+            Action::Sign,
+            sign(&hash),
+        )
+        .map_err(bench_err)?;
+        samples.push(started.elapsed());
+        if done.grant_id.is_none() {
+            return Err(BenchError::Setup("the deal did not execute".into()));
+        }
+    }
+    samples.sort();
+    writeln!(
+        out,
+        "| executing signature, p50 of {runs} | {} |",
+        ms(samples[samples.len() / 2])
+    )?;
+    writeln!(
+        out,
+        "| executing signature, max | {} |",
+        ms(samples[samples.len() - 1])
+    )?;
+    Ok(())
+}

@@ -1,0 +1,455 @@
+//! Reading a term sheet from its input: every field checked, every problem
+//! named by its path, and the terms fitted to the catalog's holding.
+
+use super::*;
+
+/// A strict `YYYY-MM-DD` calendar date.
+pub(super) fn parse_date(input: &str) -> Result<NaiveDate, String> {
+    let bytes = input.as_bytes();
+    let shaped = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    let invalid = || format!("must be a date as YYYY-MM-DD, such as 2027-01-01 (got `{input}`)");
+    if !shaped {
+        return Err(invalid());
+    }
+    let number = |range: std::ops::Range<usize>| input[range].parse::<u32>().ok();
+    match (number(0..4), number(5..7), number(8..10)) {
+        (Some(y), Some(m), Some(d)) => i32::try_from(y)
+            .ok()
+            .and_then(|y| NaiveDate::from_ymd_opt(y, m, d))
+            .ok_or_else(|| format!("`{input}` is not a calendar date")),
+        _ => Err(invalid()),
+    }
+}
+
+pub(super) fn parse_instant(input: &str) -> Result<DateTime<Utc>, String> {
+    let instant = DateTime::parse_from_rfc3339(input)
+        .map_err(|_| {
+            format!("must be an RFC 3339 instant such as 2026-12-31T00:00:00Z (got `{input}`)")
+        })?
+        .with_timezone(&Utc)
+        .trunc_subsecs(0);
+    // The canonical form has a four-digit year; offsets could push past it.
+    let year = chrono::Datelike::year(&instant);
+    if !(1..=9999).contains(&year) {
+        return Err("must be between years 0001 and 9999 in UTC".to_string());
+    }
+    Ok(instant)
+}
+
+pub(super) fn parse_percent(input: &str) -> Result<Decimal, String> {
+    let percent = parse_non_negative_decimal(input, PERCENT_MAX_DECIMALS).map_err(|e| match e {
+        DecimalInputError::TooManyDecimals => {
+            format!("must have at most {PERCENT_MAX_DECIMALS} decimal places")
+        }
+        other => other.to_string(),
+    })?;
+    if percent > Decimal::ONE_HUNDRED {
+        return Err("must be between 0 and 100".to_string());
+    }
+    Ok(percent.normalize())
+}
+
+pub(super) fn has_forbidden_control(text: &str, allow_line_breaks: bool) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !(allow_line_breaks && matches!(c, '\n' | '\r' | '\t')))
+}
+
+/// Parsing state of one optional field.
+pub(super) enum Field<T> {
+    Absent,
+    Valid(T),
+    Invalid,
+}
+
+impl<T: Copy> Field<T> {
+    fn value(&self) -> Option<T> {
+        match self {
+            Field::Valid(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+pub(super) fn optional<T>(
+    errors: &mut ValidationErrors,
+    field: &str,
+    input: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Field<T> {
+    match input.map(parse) {
+        None => Field::Absent,
+        Some(Ok(v)) => Field::Valid(v),
+        Some(Err(message)) => {
+            errors.push(field, message);
+            Field::Invalid
+        }
+    }
+}
+
+pub(super) fn required<T>(
+    errors: &mut ValidationErrors,
+    field: &str,
+    result: Result<T, String>,
+) -> Option<T> {
+    result.map_err(|message| errors.push(field, message)).ok()
+}
+
+pub(super) fn collect<T>(
+    errors: &mut ValidationErrors,
+    result: Result<T, ValidationErrors>,
+) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.0.extend(e.0);
+            None
+        }
+    }
+}
+
+pub(super) fn parse_terms(
+    input: &TermSheetInput,
+    moment: Option<(&TermsContext, DateTime<Utc>)>,
+) -> Result<TermSheet, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+
+    let slice_id = &input.slice_id;
+    if slice_id.trim().is_empty() {
+        errors.push("slice_id", "must not be empty");
+    } else if slice_id.chars().count() > MAX_SLICE_ID_CHARS {
+        errors.push(
+            "slice_id",
+            format!("must be at most {MAX_SLICE_ID_CHARS} characters"),
+        );
+    } else if has_forbidden_control(slice_id, false) {
+        errors.push("slice_id", "must not contain control characters");
+    }
+
+    let territories = collect(
+        &mut errors,
+        Territories::parse_list_at("territories", &input.territories),
+    );
+    let usages = collect(&mut errors, Usages::parse_list_at("usages", &input.usages));
+    let start = required(&mut errors, "start_date", parse_date(&input.start_date));
+    let end = required(&mut errors, "end_date", parse_date(&input.end_date));
+    let period = match (start, end) {
+        (Some(start), Some(end)) => collect(&mut errors, Period::validate(start, end, "end_date")),
+        _ => None,
+    };
+
+    let currency = required(
+        &mut errors,
+        "currency",
+        Currency::parse(&input.currency).map_err(|e| e.to_string()),
+    );
+    // With an unknown currency amounts are still checked for shape, so the
+    // client hears about every problem at once.
+    let amount = |s: &str| match currency {
+        Some(c) => c.parse_amount(s),
+        None => parse_non_negative_decimal(s, u32::MAX).map_err(|e| e.to_string()),
+    };
+    let upfront_fee = optional(
+        &mut errors,
+        "upfront_fee",
+        input.upfront_fee.as_deref(),
+        amount,
+    );
+    let minimum_guarantee = optional(
+        &mut errors,
+        "minimum_guarantee",
+        input.minimum_guarantee.as_deref(),
+        amount,
+    );
+    let per_stream_rate = optional(
+        &mut errors,
+        "per_stream_rate",
+        input.per_stream_rate.as_deref(),
+        Currency::parse_rate,
+    );
+    let revenue_share_percent = optional(
+        &mut errors,
+        "revenue_share_percent",
+        input.revenue_share_percent.as_deref(),
+        parse_percent,
+    );
+    let fees = [
+        &upfront_fee,
+        &minimum_guarantee,
+        &per_stream_rate,
+        &revenue_share_percent,
+    ];
+    let any_invalid_fee = fees.iter().any(|f| matches!(f, Field::Invalid));
+    let any_positive_fee = fees
+        .iter()
+        .any(|f| f.value().is_some_and(|v| v > Decimal::ZERO));
+    if !any_invalid_fee && !any_positive_fee {
+        errors.push(
+            "fee_model",
+            "at least one of upfront_fee, minimum_guarantee, per_stream_rate and \
+             revenue_share_percent must be present and greater than 0",
+        );
+    }
+
+    let installments = parse_installments(&mut errors, input, end, &amount);
+    if let (Some(installments), Some(currency)) = (&installments, currency) {
+        check_installment_total(
+            &mut errors,
+            installments,
+            currency,
+            &upfront_fee,
+            &minimum_guarantee,
+        );
+    }
+
+    let clauses = match input.clauses.as_deref() {
+        None => None,
+        Some(text) if text.trim().is_empty() => None,
+        Some(text) => {
+            if text.chars().count() > MAX_CLAUSES_CHARS {
+                errors.push(
+                    "clauses",
+                    format!("must be at most {MAX_CLAUSES_CHARS} characters"),
+                );
+            } else if has_forbidden_control(text, true) {
+                errors.push(
+                    "clauses",
+                    "must not contain control characters other than tab and line breaks",
+                );
+            }
+            Some(text.to_string())
+        }
+    };
+
+    let respond_by = optional(
+        &mut errors,
+        "respond_by",
+        input.respond_by.as_deref(),
+        parse_instant,
+    );
+
+    if let Some((ctx, now)) = moment {
+        check_holding(&mut errors, input, ctx, start, end, &territories, &usages);
+        if let Some(respond_by) = respond_by.value() {
+            if respond_by <= now {
+                errors.push(
+                    "respond_by",
+                    format!("must be in the future (it is now {})", format_instant(now)),
+                );
+            }
+        }
+    }
+
+    errors.into_result()?;
+    match (
+        territories,
+        usages,
+        period,
+        currency,
+        installments,
+        upfront_fee,
+        minimum_guarantee,
+        per_stream_rate,
+        revenue_share_percent,
+        respond_by,
+    ) {
+        (
+            Some(territories),
+            Some(usages),
+            Some(period),
+            Some(currency),
+            Some(installments),
+            upfront_fee,
+            minimum_guarantee,
+            per_stream_rate,
+            revenue_share_percent,
+            respond_by,
+        ) => Ok(TermSheet {
+            slice_id: input.slice_id.clone(),
+            territories,
+            usages,
+            period,
+            exclusive: input.exclusive,
+            sublicensable: input.sublicensable,
+            currency,
+            upfront_fee: upfront_fee.value(),
+            minimum_guarantee: minimum_guarantee.value(),
+            per_stream_rate: per_stream_rate.value(),
+            revenue_share_percent: revenue_share_percent.value(),
+            installments,
+            clauses,
+            respond_by: respond_by.value(),
+        }),
+        // Every field that failed pushed an error, so this is unreachable; it
+        // is still answered as an error rather than a panic.
+        _ => Err(ValidationErrors::single("terms", "invalid terms")),
+    }
+}
+
+/// The installments, or `None` when any of them is invalid (errors pushed).
+pub(super) fn parse_installments(
+    errors: &mut ValidationErrors,
+    input: &TermSheetInput,
+    end: Option<NaiveDate>,
+    amount: &dyn Fn(&str) -> Result<Decimal, String>,
+) -> Option<Vec<Installment>> {
+    if input.installments.len() > MAX_INSTALLMENTS {
+        errors.push(
+            "installments",
+            format!("must have at most {MAX_INSTALLMENTS} installments"),
+        );
+        return None;
+    }
+    let mut installments = Vec::with_capacity(input.installments.len());
+    let mut all_valid = true;
+    let mut previous: Option<(usize, NaiveDate)> = None;
+    for (i, raw) in input.installments.iter().enumerate() {
+        let due_field = format!("installments[{i}].due_date");
+        let amount_field = format!("installments[{i}].amount");
+        let due_date = required(errors, &due_field, parse_date(&raw.due_date));
+        if let Some(due) = due_date {
+            if let Some(end) = end.filter(|end| due > *end) {
+                errors.push(
+                    &due_field,
+                    format!("must not be after end_date ({})", format_date(end)),
+                );
+            }
+            if let Some((j, before)) = previous.filter(|(_, before)| due < *before) {
+                errors.push(
+                    &due_field,
+                    format!(
+                        "must not be before installments[{j}].due_date ({}): \
+                         installments are listed in due-date order",
+                        format_date(before)
+                    ),
+                );
+            }
+            previous = Some((i, due));
+        }
+        let value = match amount(&raw.amount) {
+            Ok(v) if v.is_zero() => {
+                errors.push(&amount_field, "must be greater than 0");
+                None
+            }
+            Ok(v) => Some(v),
+            Err(message) => {
+                errors.push(&amount_field, message);
+                None
+            }
+        };
+        match (due_date, value) {
+            (Some(due_date), Some(amount)) => installments.push(Installment { due_date, amount }),
+            _ => all_valid = false,
+        }
+    }
+    all_valid.then_some(installments)
+}
+
+pub(super) fn check_installment_total(
+    errors: &mut ValidationErrors,
+    installments: &[Installment],
+    currency: Currency,
+    upfront_fee: &Field<Decimal>,
+    minimum_guarantee: &Field<Decimal>,
+) {
+    if matches!(upfront_fee, Field::Invalid) || matches!(minimum_guarantee, Field::Invalid) {
+        return;
+    }
+    let total =
+        upfront_fee.value().unwrap_or_default() + minimum_guarantee.value().unwrap_or_default();
+    let sum = installments
+        .iter()
+        .try_fold(Decimal::ZERO, |acc, i| acc.checked_add(i.amount));
+    let show = |d: Decimal| format!("{} {}", currency.format_amount(d), currency.code());
+    match sum {
+        _ if total > Decimal::ZERO && installments.is_empty() => errors.push(
+            "installments",
+            format!(
+                "are required: upfront_fee + minimum_guarantee ({}) must be scheduled",
+                show(total)
+            ),
+        ),
+        Some(sum) if sum == total => {}
+        Some(sum) => errors.push(
+            "installments",
+            format!(
+                "add up to {}, but upfront_fee + minimum_guarantee is {}; they must be equal",
+                show(sum),
+                show(total)
+            ),
+        ),
+        None => errors.push("installments", "add up to more than can be represented"),
+    }
+}
+
+pub(super) fn check_holding(
+    errors: &mut ValidationErrors,
+    input: &TermSheetInput,
+    ctx: &TermsContext,
+    start: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+    territories: &Option<Territories>,
+    usages: &Option<Usages>,
+) {
+    // Per entry, so a form can mark exactly what is not held; only once the
+    // list itself parsed, to avoid a second error on a bad entry.
+    if territories.is_some() && !ctx.territories.is_worldwide() {
+        for (i, item) in input.territories.iter().enumerate() {
+            if item.eq_ignore_ascii_case(WORLDWIDE) {
+                errors.push(
+                    format!("territories[{i}]"),
+                    "the catalog does not hold worldwide rights",
+                );
+            } else if let Ok(t) = Territory::parse(item) {
+                if !ctx.territories.contains(t) {
+                    errors.push(
+                        format!("territories[{i}]"),
+                        format!("{t} is not among the catalog's territories"),
+                    );
+                }
+            }
+        }
+    }
+    if usages.is_some() {
+        for (i, item) in input.usages.iter().enumerate() {
+            if let Ok(u) = item.parse::<Usage>() {
+                if !ctx.usages.contains(u) {
+                    errors.push(
+                        format!("usages[{i}]"),
+                        format!("{u} is not among the catalog's usages"),
+                    );
+                }
+            }
+        }
+    }
+    let holding = ctx.period;
+    if let Some(start) = start.filter(|s| *s < holding.start) {
+        errors.push(
+            "start_date",
+            format!(
+                "{} is before the catalog's holding starts ({})",
+                format_date(start),
+                format_date(holding.start)
+            ),
+        );
+    }
+    if let Some(end) = end.filter(|e| *e > holding.end) {
+        errors.push(
+            "end_date",
+            format!(
+                "{} is after the catalog's holding ends ({})",
+                format_date(end),
+                format_date(holding.end)
+            ),
+        );
+    }
+    if input.sublicensable && !ctx.sublicensable {
+        errors.push(
+            "sublicensable",
+            "the catalog's holding does not allow sublicensing further",
+        );
+    }
+}
