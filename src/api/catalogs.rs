@@ -73,10 +73,17 @@ pub struct TrackView {
     pub iswc: Option<String>,
 }
 
-impl From<TrackRow> for TrackView {
-    fn from(t: TrackRow) -> Self {
-        Self {
-            isrc: Isrc::from_key(t.isrc_key).map_or_else(String::new, Isrc::into_string),
+/// A stored ISRC key that does not decode is corrupt data, never an empty ISRC.
+pub fn stored_isrc(key: i64) -> Result<Isrc, DbError> {
+    Isrc::from_key(key).ok_or_else(|| DbError::Corrupt(format!("tracks.isrc_key: {key}")))
+}
+
+impl TryFrom<TrackRow> for TrackView {
+    type Error = DbError;
+
+    fn try_from(t: TrackRow) -> Result<Self, DbError> {
+        Ok(Self {
+            isrc: stored_isrc(t.isrc_key)?.into_string(),
             title: t.title,
             artists: t.artists.split(';').map(str::to_string).collect(),
             label: t.label,
@@ -84,7 +91,7 @@ impl From<TrackRow> for TrackView {
             release_date: t.release_date,
             duration_ms: t.duration_ms,
             iswc: t.iswc,
-        }
+        })
     }
 }
 
@@ -477,7 +484,10 @@ pub async fn list_tracks(
         )
         .await?;
     Ok(HttpResponse::Ok().json(Page {
-        items: rows.into_iter().map(TrackView::from).collect(),
+        items: rows
+            .into_iter()
+            .map(TrackView::try_from)
+            .collect::<Result<_, _>>()?,
         next_cursor: next.map(|id| encode_cursor(&id.to_string())),
     }))
 }

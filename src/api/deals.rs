@@ -17,6 +17,7 @@ use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use crate::db::accounts;
 use crate::db::deals::{self as deal_rows, RevisionRow};
+use crate::db::{stored_json, DbError};
 use crate::deals::execution::ExecutionReport;
 use crate::deals::{self, DealDetail, DealError, Member, Origin, Payload};
 use crate::domain::deal::{Action, DealState, Party};
@@ -513,21 +514,23 @@ pub async fn list_events(
             )?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
+    Ok(HttpResponse::Ok().json(Page::try_from_rows(
         rows,
         limit,
         |e| e.id.clone(),
-        |e| DealEventView {
-            data: serde_json::from_str(&e.data).unwrap_or_default(),
-            id: e.id,
-            kind: e.kind,
-            party: e.party,
-            actor_user_id: e.actor_user_id,
-            revision: e.revision,
-            summary: e.summary,
-            created_at: e.created_at.and_utc(),
+        |e| -> Result<DealEventView, DbError> {
+            Ok(DealEventView {
+                data: stored_json("deal_events.data", &e.data)?,
+                id: e.id,
+                kind: e.kind,
+                party: e.party,
+                actor_user_id: e.actor_user_id,
+                revision: e.revision,
+                summary: e.summary,
+                created_at: e.created_at.and_utc(),
+            })
         },
-    )))
+    )?))
 }
 
 // ---- transitions -----------------------------------------------------------------------

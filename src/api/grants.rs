@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
-use super::catalogs::{track_cursor, TrackView};
+use super::catalogs::{stored_isrc, track_cursor, TrackView};
 use super::csv_export;
 use super::extract::ApiJson;
 use super::idempotency::{self, Stored};
@@ -17,11 +17,12 @@ use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use crate::db::catalogs;
 use crate::db::deals::{self as deal_rows, GrantSummary, InstallmentRow};
+use crate::db::{stored, DbError};
 use crate::deals::execution::grants_that_could_collide;
 use crate::deals::payments::{self, NewPayment};
 use crate::deals::DealError;
-use crate::domain::grant::{available, RightsQuery};
-use crate::domain::isrc::Isrc;
+use crate::domain::grant::{available, GrantStatus, RightsQuery};
+use crate::domain::installment::InstallmentStatus;
 use crate::domain::money::Currency;
 use crate::domain::period::Period;
 use crate::domain::role::Role;
@@ -76,7 +77,7 @@ impl TryFrom<GrantSummary> for GrantView {
             exclusive: g.exclusive,
             sublicensable: g.sublicensable,
             terms_hash: g.terms_hash,
-            status: g.status,
+            status: crate::db::stored::<GrantStatus>("grants.status", &g.status)?.to_string(),
             terminated_at: g.terminated_at.map(|t| t.and_utc()),
             termination_reason: g.termination_reason,
             created_at: g.created_at.and_utc(),
@@ -173,7 +174,10 @@ pub async fn grant_tracks(
         None
     };
     Ok(HttpResponse::Ok().json(Page {
-        items: rows.into_iter().map(TrackView::from).collect(),
+        items: rows
+            .into_iter()
+            .map(TrackView::try_from)
+            .collect::<Result<_, _>>()?,
         next_cursor,
     }))
 }
@@ -228,8 +232,15 @@ pub async fn grant_tracks_csv(
             match rows {
                 Ok(rows) => {
                     for r in rows {
-                        let isrc =
-                            Isrc::from_key(r.isrc_key).map_or_else(String::new, Isrc::into_string);
+                        let isrc = match stored_isrc(r.isrc_key) {
+                            Ok(isrc) => isrc.into_string(),
+                            Err(e) => {
+                                return Some((
+                                    Err(actix_web::error::ErrorInternalServerError(e)),
+                                    (None, false),
+                                ))
+                            }
+                        };
                         let date = r.release_date.to_string();
                         match csv_export::record([
                             isrc.as_str(),
@@ -309,28 +320,30 @@ fn money(currency: &Currency, minor: i64) -> String {
     currency.format_amount(currency.from_minor_units(minor))
 }
 
-fn installment_view(row: InstallmentRow, payments: Vec<PaymentView>) -> InstallmentView {
-    let currency = Currency::parse(&row.currency).ok();
-    let fmt = |minor: i64| {
-        currency
-            .as_ref()
-            .map_or_else(|| minor.to_string(), |c| money(c, minor))
+/// One installment as shown; a stored status or currency the code does not know is
+/// corrupt data, never shown as something else.
+fn installment_view(
+    row: InstallmentRow,
+    payments: Vec<PaymentView>,
+) -> Result<InstallmentView, DbError> {
+    let currency: Currency = stored("installments.currency", &row.currency)?;
+    let status: InstallmentStatus = stored("installments.status", &row.status)?;
+    let balance = if status == InstallmentStatus::Cancelled {
+        0
+    } else {
+        row.amount_minor - row.paid_minor
     };
-    InstallmentView {
-        amount: fmt(row.amount_minor),
-        paid: fmt(row.paid_minor),
-        balance: fmt(if row.status == "cancelled" {
-            0
-        } else {
-            row.amount_minor - row.paid_minor
-        }),
+    Ok(InstallmentView {
+        amount: money(&currency, row.amount_minor),
+        paid: money(&currency, row.paid_minor),
+        balance: money(&currency, balance),
         id: row.id,
         seq: row.seq,
         due_date: row.due_date,
         currency: row.currency,
-        status: row.status,
+        status: status.to_string(),
         payments,
-    }
+    })
 }
 
 /// The payment schedule of an executed deal, with balances and recorded payments.
@@ -357,7 +370,8 @@ pub async fn schedule(
                 .first()
                 .map(|r| crate::db::stored::<Currency>("installments.currency", &r.currency))
                 .transpose()?;
-            let live = rows.iter().filter(|r| r.status != "cancelled");
+            let cancelled = InstallmentStatus::Cancelled.as_str();
+            let live = rows.iter().filter(|r| r.status != cancelled);
             let total: i64 = live.clone().map(|r| r.amount_minor).sum();
             let paid: i64 = rows.iter().map(|r| r.paid_minor).sum();
             let balance: i64 = live.map(|r| r.amount_minor - r.paid_minor).sum();
@@ -382,7 +396,7 @@ pub async fn schedule(
                         .collect();
                     installment_view(r, mine)
                 })
-                .collect();
+                .collect::<Result<Vec<_>, _>>()?;
             Ok::<_, DealError>(ScheduleView {
                 deal_id: id,
                 currency: currency.map(|c| c.code().to_string()),
@@ -460,7 +474,7 @@ pub async fn record_payment(
                             recorded_by: p.recorded_by,
                         })
                         .collect();
-                Ok::<_, DealError>(installment_view(row, recorded))
+                Ok::<_, DealError>(installment_view(row, recorded)?)
             })
             .await?;
         Stored::created(view)
@@ -568,7 +582,10 @@ pub async fn availability(
                 catalog_track_count: catalog.track_count,
                 available_count: free.len(),
                 tracks: Page {
-                    items: rows.into_iter().map(TrackView::from).collect(),
+                    items: rows
+                        .into_iter()
+                        .map(TrackView::try_from)
+                        .collect::<Result<_, _>>()?,
                     next_cursor,
                 },
             })

@@ -101,8 +101,8 @@ pub fn offer_views(
             .iter()
             .filter_map(|&id| i32::try_from(id).ok())
             .filter_map(|id| tracks.get(&(o.catalog_no, id)).cloned())
-            .map(TrackView::from)
-            .collect();
+            .map(TrackView::try_from)
+            .collect::<Result<_, _>>()?;
         let targets = if o.organization_id == viewer_org {
             Some(marketplace::offer_targets(conn, &o.id)?)
         } else {

@@ -70,11 +70,27 @@ impl<T: ToSchema> Page<T> {
     /// Builds a page from up to `limit + 1` fetched rows: the extra row only tells
     /// that another page exists.
     pub fn from_rows<R>(
-        mut rows: Vec<R>,
+        rows: Vec<R>,
         limit: u32,
         key: impl Fn(&R) -> String,
         map: impl Fn(R) -> T,
     ) -> Self {
+        match Page::try_from_rows(rows, limit, key, |r| {
+            Ok::<_, std::convert::Infallible>(map(r))
+        }) {
+            Ok(page) => page,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Page::from_rows`] for views that can fail to read their row (corrupt data).
+    pub fn try_from_rows<R, E>(
+        rows: Vec<R>,
+        limit: u32,
+        key: impl Fn(&R) -> String,
+        map: impl Fn(R) -> Result<T, E>,
+    ) -> Result<Self, E> {
+        let mut rows = rows;
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         let next_cursor = if has_more {
@@ -82,10 +98,10 @@ impl<T: ToSchema> Page<T> {
         } else {
             None
         };
-        Page {
-            items: rows.into_iter().map(map).collect(),
+        Ok(Page {
+            items: rows.into_iter().map(map).collect::<Result<_, E>>()?,
             next_cursor,
-        }
+        })
     }
 }
 

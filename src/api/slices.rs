@@ -13,6 +13,7 @@ use super::pagination::{encode_cursor, Page, PageQuery};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use crate::db::catalogs::{self, Slice};
+use crate::db::{stored_json, DbError};
 use crate::domain::account::parse_display_name;
 use crate::domain::isrc::Isrc;
 use crate::domain::role::Role;
@@ -38,15 +39,17 @@ pub struct SliceView {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<Slice> for SliceView {
-    fn from(s: Slice) -> Self {
-        Self {
+impl TryFrom<Slice> for SliceView {
+    type Error = DbError;
+
+    fn try_from(s: Slice) -> Result<Self, DbError> {
+        Ok(Self {
             summary: format!(
                 "{} of {} tracks",
                 thousands(s.track_count),
                 thousands(s.catalog_track_count)
             ),
-            selector: serde_json::from_str(&s.selector).unwrap_or_default(),
+            selector: stored_json("slices.selector", &s.selector)?,
             size_bytes: s.bitmap.len(),
             id: s.id,
             catalog_id: s.catalog_id,
@@ -56,7 +59,7 @@ impl From<Slice> for SliceView {
             content_hash: s.content_hash,
             frozen_at: s.frozen_at.map(|t| t.and_utc()),
             created_at: s.created_at.and_utc(),
-        }
+        })
     }
 }
 
@@ -133,7 +136,7 @@ pub async fn create_slice(
         .await?;
     let (unknown_values, unknown_isrcs) = (result.unknown_values, result.unknown_isrcs);
     Ok(HttpResponse::Created().json(CreatedSliceView {
-        slice: slice.into(),
+        slice: SliceView::try_from(slice)?,
         unknown_values,
         unknown_isrcs: unknown_isrcs.into_iter().map(Isrc::into_string).collect(),
     }))
@@ -169,12 +172,12 @@ pub async fn list_slices(
             )?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
+    Ok(HttpResponse::Ok().json(Page::try_from_rows(
         rows,
         limit,
         |s| s.id.clone(),
-        SliceView::from,
-    )))
+        SliceView::try_from,
+    )?))
 }
 
 async fn owned_slice(state: &AppState, caller: &Caller, id: String) -> Result<Slice, ApiError> {
@@ -198,7 +201,7 @@ pub async fn get_slice(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let slice = owned_slice(&state, &caller, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(SliceView::from(slice)))
+    Ok(HttpResponse::Ok().json(SliceView::try_from(slice)?))
 }
 
 /// A slice's tracks in track order, cursor-paginated.
@@ -234,7 +237,10 @@ pub async fn slice_tracks(
         None
     };
     Ok(HttpResponse::Ok().json(Page {
-        items: rows.into_iter().map(TrackView::from).collect(),
+        items: rows
+            .into_iter()
+            .map(TrackView::try_from)
+            .collect::<Result<_, _>>()?,
         next_cursor,
     }))
 }
@@ -267,7 +273,7 @@ pub async fn slice_track(
         })
         .await?
         .ok_or(ApiError::NotFound("track in this slice"))?;
-    Ok(HttpResponse::Ok().json(TrackView::from(row)))
+    Ok(HttpResponse::Ok().json(TrackView::try_from(row)?))
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

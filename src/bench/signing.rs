@@ -172,7 +172,7 @@ pub fn run_signing_bench(
                 exclusive: false,
                 sublicensable: false,
                 terms_hash: "bench".into(),
-                status: "active".into(),
+                status: crate::domain::grant::GrantStatus::Active.to_string(),
                 terminated_at: None,
                 termination_reason: None,
                 created_at: now(),

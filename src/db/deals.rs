@@ -9,6 +9,8 @@ use super::schema::{
     payments,
 };
 use super::{DbConnection, DbError};
+use crate::domain::grant::GrantStatus;
+use crate::domain::installment::InstallmentStatus;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = deals)]
@@ -523,14 +525,14 @@ pub fn end_grant(
     conn: &mut DbConnection,
     id: &str,
     end_date: NaiveDate,
-    status: &str,
+    status: GrantStatus,
     reason: Option<&str>,
     at: NaiveDateTime,
 ) -> Result<(), DbError> {
     diesel::update(grants::table.find(id))
         .set((
             grants::end_date.eq(end_date),
-            grants::status.eq(status),
+            grants::status.eq(status.as_str()),
             grants::terminated_at.eq(Some(at)),
             grants::termination_reason.eq(reason),
         ))
@@ -540,7 +542,7 @@ pub fn end_grant(
 
 pub fn complete_grant(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
     diesel::update(grants::table.find(id))
-        .set(grants::status.eq("completed"))
+        .set(grants::status.eq(GrantStatus::Completed.as_str()))
         .execute(conn)?;
     Ok(())
 }
@@ -552,7 +554,7 @@ pub fn grants_ended(
     limit: i64,
 ) -> Result<Vec<GrantSummary>, DbError> {
     Ok(grants::table
-        .filter(grants::status.eq("active"))
+        .filter(grants::status.eq(GrantStatus::Active.as_str()))
         .filter(grants::end_date.lt(today))
         .limit(limit)
         .select(GrantSummary::as_select())
@@ -625,13 +627,13 @@ pub fn set_installment(
     conn: &mut DbConnection,
     id: &str,
     paid_minor: i64,
-    status: &str,
+    status: InstallmentStatus,
     at: NaiveDateTime,
 ) -> Result<(), DbError> {
     diesel::update(installments::table.find(id))
         .set((
             installments::paid_minor.eq(paid_minor),
-            installments::status.eq(status),
+            installments::status.eq(status.as_str()),
             installments::updated_at.eq(at),
         ))
         .execute(conn)?;
@@ -658,7 +660,7 @@ pub fn installments_to_review(
     limit: i64,
 ) -> Result<Vec<InstallmentRow>, DbError> {
     Ok(installments::table
-        .filter(installments::status.eq_any(["scheduled", "due", "partially_paid", "overdue"]))
+        .filter(installments::status.eq_any(InstallmentStatus::OPEN.map(InstallmentStatus::as_str)))
         .filter(installments::due_date.le(horizon))
         .order(installments::due_date.asc())
         .limit(limit)

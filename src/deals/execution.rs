@@ -14,8 +14,9 @@ use crate::db::catalogs::{self, Catalog, Slice};
 use crate::db::deals::{self, DealRow, GrantRow, InstallmentRow};
 use crate::db::{new_id, DbConnection, DbError};
 use crate::domain::grant::{
-    conflict_report, holding_covers, GrantScope, Holding, HoldingGap, RightsQuery,
+    conflict_report, holding_covers, GrantScope, GrantStatus, Holding, HoldingGap, RightsQuery,
 };
+use crate::domain::installment::InstallmentStatus;
 use crate::domain::isrc::Isrc;
 use crate::domain::period::Period;
 use crate::domain::terms::{TermSheet, TermsContext};
@@ -248,7 +249,7 @@ pub fn execute(
         exclusive: terms.exclusive(),
         sublicensable: terms.sublicensable(),
         terms_hash: terms_hash.to_string(),
-        status: "active".into(),
+        status: GrantStatus::Active.to_string(),
         terminated_at: None,
         termination_reason: None,
         created_at: at,
@@ -272,7 +273,7 @@ pub fn execute(
                     .to_minor_units(inst.amount)
                     .map_err(|e| corrupt("installment amount", e))?,
                 paid_minor: 0,
-                status: super::payments::installment_status(inst.due_date, 0, 1, today).to_string(),
+                status: InstallmentStatus::on(inst.due_date, 0, 1, today).to_string(),
                 overdue_notified: false,
                 created_at: at,
                 updated_at: at,

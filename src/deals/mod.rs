@@ -17,6 +17,8 @@ use crate::db::{lock_organization, new_id, now, write_transaction, DbConnection,
 use crate::domain::deal::{
     self, Action, Actor, DealEvent, DealState, DealStatus, Party, Refusal, TransitionRefused,
 };
+use crate::domain::grant::GrantStatus;
+use crate::domain::installment::InstallmentStatus;
 use crate::domain::role::Role;
 use crate::domain::terms::{TermChange, TermSheet, TermSheetInput};
 use crate::domain::ValidationErrors;
@@ -656,13 +658,20 @@ fn terminate_grant(
     }
     // The last licensed day is the day before the effective date, never before the start.
     let last_day = (effective - chrono::TimeDelta::days(1)).max(grant.start_date);
-    deals::end_grant(conn, &grant.id, last_day, "terminated", reason, at)?;
+    deals::end_grant(
+        conn,
+        &grant.id,
+        last_day,
+        GrantStatus::Terminated,
+        reason,
+        at,
+    )?;
     for installment in deals::installments_for_deal(conn, &deal.id)? {
         if installment.due_date >= effective
             && installment.paid_minor == 0
             && installment.status != "paid"
         {
-            deals::set_installment(conn, &installment.id, 0, "cancelled", at)?;
+            deals::set_installment(conn, &installment.id, 0, InstallmentStatus::Cancelled, at)?;
         }
     }
     Ok(())

@@ -2,39 +2,15 @@
 //! payments. The licensor records money it received (it is the party that can
 //! confirm receipt); the licensee sees the same schedule. Overpayment is refused.
 
-use chrono::{NaiveDate, TimeDelta};
+use chrono::NaiveDate;
 
 use super::DealError;
 use crate::db::audit::AuditEvent;
 use crate::db::deals::{self, InstallmentRow, PaymentRow};
-use crate::db::{new_id, now, write_transaction, DbConnection};
+use crate::db::{new_id, now, stored, write_transaction, DbConnection};
+use crate::domain::installment::InstallmentStatus;
 use crate::domain::money::Currency;
 use crate::domain::ValidationErrors;
-
-/// An installment becomes `due` this many days before its due date.
-pub const DUE_NOTICE: TimeDelta = TimeDelta::days(7);
-
-/// The status an unpaid-or-paid installment has on `today`: `paid` when fully
-/// paid; otherwise `overdue` after the due date, `partially_paid` when some
-/// money arrived, `due` within [`DUE_NOTICE`] of the due date, else `scheduled`.
-pub fn installment_status(
-    due_date: NaiveDate,
-    paid_minor: i64,
-    amount_minor: i64,
-    today: NaiveDate,
-) -> &'static str {
-    if paid_minor >= amount_minor {
-        "paid"
-    } else if today > due_date {
-        "overdue"
-    } else if paid_minor > 0 {
-        "partially_paid"
-    } else if today >= due_date - DUE_NOTICE {
-        "due"
-    } else {
-        "scheduled"
-    }
-}
 
 pub struct NewPayment {
     pub amount: String,
@@ -68,13 +44,13 @@ pub fn record_payment(
         if deal.licensor_org_id != organization_id {
             return Err(DealError::NotFound("installment"));
         }
-        if installment.status == "cancelled" {
+        let current: InstallmentStatus = stored("installments.status", &installment.status)?;
+        if current == InstallmentStatus::Cancelled {
             return Err(DealError::conflict(
                 "the installment was cancelled by termination",
             ));
         }
-        let currency = Currency::parse(&installment.currency)
-            .map_err(|e| DealError::Database(crate::db::DbError::Corrupt(e.to_string())))?;
+        let currency: Currency = stored("installments.currency", &installment.currency)?;
         let mut errors = ValidationErrors::new();
         let amount = currency
             .parse_amount(&payment.amount)
@@ -125,7 +101,7 @@ pub fn record_payment(
             },
         )?;
         let paid = installment.paid_minor + amount;
-        let status = installment_status(
+        let status = InstallmentStatus::on(
             installment.due_date,
             paid,
             installment.amount_minor,
@@ -150,31 +126,4 @@ pub fn record_payment(
             ..installment
         })
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn statuses_follow_the_calendar_and_the_money() {
-        let due = d("2027-01-15");
-        assert_eq!(
-            installment_status(due, 0, 100, d("2027-01-01")),
-            "scheduled"
-        );
-        assert_eq!(installment_status(due, 0, 100, d("2027-01-08")), "due");
-        assert_eq!(installment_status(due, 0, 100, d("2027-01-15")), "due");
-        assert_eq!(installment_status(due, 0, 100, d("2027-01-16")), "overdue");
-        assert_eq!(
-            installment_status(due, 40, 100, d("2027-01-10")),
-            "partially_paid"
-        );
-        assert_eq!(installment_status(due, 40, 100, d("2027-01-16")), "overdue");
-        assert_eq!(installment_status(due, 100, 100, d("2027-02-01")), "paid");
-    }
 }

@@ -6,12 +6,13 @@
 
 use chrono::{NaiveDateTime, TimeDelta};
 
-use super::{payments, status_of, DealError};
+use super::{status_of, DealError};
 use crate::db::accounts;
 use crate::db::audit::AuditEvent;
 use crate::db::deals::{self, DealEventRow, DealRow, DealStatusUpdate};
-use crate::db::{new_id, write_transaction, DbConnection};
+use crate::db::{new_id, stored, write_transaction, DbConnection};
 use crate::domain::deal::{self, Action, Actor, Party};
+use crate::domain::installment::{InstallmentStatus, DUE_NOTICE};
 use crate::domain::money::Currency;
 use crate::mail::event::{DealRef, Event, InstallmentRef};
 use crate::notifications::{self, Audience, Notification};
@@ -189,7 +190,7 @@ pub fn sweep(conn: &mut DbConnection, at: NaiveDateTime) -> Result<DealSweep, De
             report.completed += 1;
         }
     }
-    let horizon = at.date() + payments::DUE_NOTICE;
+    let horizon = at.date() + DUE_NOTICE;
     for candidate in deals::installments_to_review(conn, horizon, BATCH * 5)? {
         if review_installment(conn, &candidate.id, at)? {
             report.installments_updated += 1;
@@ -242,18 +243,20 @@ fn review_installment(
         let Some(installment) = deals::find_installment(conn, id)? else {
             return Ok(false);
         };
-        if matches!(installment.status.as_str(), "paid" | "cancelled") {
+        let current: InstallmentStatus = stored("installments.status", &installment.status)?;
+        if !current.is_open() {
             return Ok(false);
         }
-        let status = payments::installment_status(
+        let status = InstallmentStatus::on(
             installment.due_date,
             installment.paid_minor,
             installment.amount_minor,
             today,
         );
-        let newly_due = status == "due" && installment.status == "scheduled";
-        let overdue_unannounced = status == "overdue" && !installment.overdue_notified;
-        if status == installment.status && !overdue_unannounced {
+        let newly_due = status == InstallmentStatus::Due && current == InstallmentStatus::Scheduled;
+        let overdue_unannounced =
+            status == InstallmentStatus::Overdue && !installment.overdue_notified;
+        if status == current && !overdue_unannounced {
             return Ok(false);
         }
         deals::set_installment(conn, &installment.id, installment.paid_minor, status, at)?;

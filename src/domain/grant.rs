@@ -199,6 +199,20 @@ pub struct Holding {
     pub sublicensable: bool,
 }
 
+/// Where a grant stands: in force, ended early by termination, or run to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantStatus {
+    Active,
+    Terminated,
+    Completed,
+}
+
+crate::domain::stored::stored_enum! {
+    GrantStatus { Active = "active", Terminated = "terminated", Completed = "completed" }
+    unknown struct UnknownGrantStatus = "unknown grant status `{0}`"
+}
+
 /// One dimension of a grant that the holding does not cover.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "dimension", rename_all = "snake_case")]

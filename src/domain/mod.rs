@@ -13,6 +13,7 @@
 pub mod account;
 pub mod deal;
 pub mod grant;
+pub mod installment;
 pub mod isrc;
 pub mod listing;
 pub mod money;
