@@ -119,6 +119,8 @@ pub enum BenchCommand {
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
     },
+    /// What refusing unstorable input costs a JSON body (typed parse vs. checked parse).
+    Input,
     /// Seed a marketplace for the browse load test: N platforms, each with a catalog of
     /// generated tracks and published offers (see docs/performance.md).
     SeedMarketplace {
@@ -176,6 +178,9 @@ pub fn main() -> ExitCode {
         }) => bench_in_temp_dir(database_url, |url, dir, out| {
             crate::bench::run_signing_bench(url, tracks, grants, runs.max(1), dir, out)
         }),
+        Command::Bench(BenchCommand::Input) => {
+            crate::bench::run_input_bench(&mut std::io::stdout()).map_err(|e| e.to_string())
+        }
         Command::Bench(BenchCommand::SeedMarketplace {
             database_url,
             organizations,

@@ -1,7 +1,8 @@
-//! `cadenza bench …`: the measurements recorded in `docs/performance.md`, three
+//! `cadenza bench …`: the measurements recorded in `docs/performance.md`, four
 //! programs sharing the timing helpers here — [`catalog`] (import, selectors,
 //! listings on a generated catalog), [`signing`] (the exclusivity check at
-//! execution) and [`market`] (seeding a marketplace for the browse load test).
+//! execution), [`market`] (seeding a marketplace for the browse load test) and
+//! [`input`] (what the edge's input check costs a request body).
 
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
@@ -18,10 +19,12 @@ use crate::import::generate::{generate_catalog, generate_catalog_in, DeliveryOrd
 use crate::import::{self, ImportFormat, Progress};
 
 pub mod catalog;
+pub mod input;
 pub mod market;
 pub mod signing;
 
 pub use catalog::run_catalog_bench;
+pub use input::run_input_bench;
 pub use market::{seed_marketplace, MarketSeed};
 pub use signing::run_signing_bench;
 
