@@ -87,9 +87,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
     // Strings PostgreSQL cannot store, or longer than their field allows, are refused
     // first, for every body alike (see `api::input`).
-    let document: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| json_error(e, String::new()))?;
-    input::check_json(&document)?;
+    input::check_json_body(body).map_err(|refused| match refused {
+        input::BodyRefusal::Syntax(e) => json_error(e, String::new()),
+        input::BodyRefusal::Fields(errors) => ApiError::Validation(errors),
+    })?;
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|err| {
         let path = err.path().to_string();

@@ -9,9 +9,10 @@
 //!   no NUL, a path segment at most [`MAX_PATH_SEGMENT_BYTES`] bytes, a query value at most
 //!   [`DEFAULT_MAX_CHARS`] characters; refused with 400 naming the route parameter
 //!   (`id`, from the route pattern the path matches) or the query parameter;
-//! - **JSON bodies** ([`check_json`], called by every JSON extractor): no NUL in any
-//!   string or key, every string at most its field's ceiling ([`max_chars`]); refused with
-//!   422 listing every field at fault (`terms.clauses`, `selector.labels[3]`);
+//! - **JSON bodies** ([`check_json_body`], called by `extract::parse_json`, which every
+//!   JSON body goes through): no NUL in any string or key, every string at most its
+//!   field's ceiling ([`max_chars`]); refused with 422 listing every field at fault
+//!   (`terms.clauses`, `selector.labels[3]`);
 //! - **cursors** are checked after decoding (`pagination::decode_cursor`), and imported
 //!   rows by the track's own validation (rejected by line).
 //!
@@ -57,6 +58,118 @@ pub fn max_chars(field: &str) -> usize {
         .iter()
         .find(|(name, _)| *name == field)
         .map_or(DEFAULT_MAX_CHARS, |(_, max)| *max)
+}
+
+/// Why a JSON body is refused before its typed parse.
+#[derive(Debug)]
+pub enum BodyRefusal {
+    /// Not JSON at all (a 400).
+    Syntax(serde_json::Error),
+    /// Strings that cannot be taken, by field (a 422).
+    Fields(ValidationErrors),
+}
+
+/// Every string (and key) of a JSON body: storable, and within its field's ceiling.
+///
+/// A first pass scans the body without building it (strings without escapes are
+/// borrowed, not copied), which is all a clean body costs; only a body that fails it is
+/// parsed into a document and walked again to name every field at fault.
+pub fn check_json_body(body: &[u8]) -> Result<(), BodyRefusal> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let clean = Scan { field: "" }
+        .deserialize(&mut de)
+        .map_err(BodyRefusal::Syntax)?;
+    if clean {
+        return Ok(());
+    }
+    let document: Value = serde_json::from_slice(body).map_err(BodyRefusal::Syntax)?;
+    check_json(&document).map_err(BodyRefusal::Fields)
+}
+
+/// The fast pass of [`check_json_body`]: `true` when every string and key is acceptable.
+struct Scan<'k> {
+    /// The member name the scanned value sits under (its ceiling's key).
+    field: &'k str,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Scan<'_> {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Scan<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<bool, E> {
+        Ok(text_problem(text, max_chars(self.field)).is_none())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<bool, A::Error> {
+        let mut clean = true;
+        while let Some(ok) = items.next_element_seed(Scan { field: self.field })? {
+            clean &= ok;
+        }
+        Ok(clean)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut members: A) -> Result<bool, A::Error> {
+        let mut clean = true;
+        while let Some(MemberName(name)) = members.next_key::<MemberName<'de>>()? {
+            clean &= is_storable_text(&name);
+            clean &= members.next_value_seed(Scan { field: &name })?;
+        }
+        Ok(clean)
+    }
+}
+
+/// A member name, borrowed from the body when it has no escapes.
+struct MemberName<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for MemberName<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl<'de> serde::de::Visitor<'de> for Name {
+            type Value = MemberName<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, name: &'de str) -> Result<MemberName<'de>, E> {
+                Ok(MemberName(std::borrow::Cow::Borrowed(name)))
+            }
+            fn visit_str<E>(self, name: &str) -> Result<MemberName<'de>, E> {
+                Ok(MemberName(std::borrow::Cow::Owned(name.to_string())))
+            }
+        }
+        deserializer.deserialize_str(Name)
+    }
 }
 
 /// Every string (and key) of a JSON document: storable, and within its field's ceiling.
@@ -235,6 +348,32 @@ mod tests {
             vec!["email"]
         );
         assert!(fields(json!({"count": 5, "ok": true, "none": null})).is_empty());
+    }
+
+    #[test]
+    fn the_fast_scan_and_the_named_walk_agree() {
+        for document in [
+            json!({"name": "ok", "terms": {"clauses": "fine", "installments": [{"amount": "1"}]}}),
+            json!({"name": "a\u{0}b"}),
+            json!({"selector": {"labels": ["x", "y\u{0}"]}}),
+            json!({"k\u{0}": 1}),
+            json!({"esc\"aped": "va\"lue", "clauses": "x".repeat(20_000)}),
+            json!({"clauses": "x".repeat(20_001)}),
+            json!({"email": "é".repeat(255)}),
+            json!([1, true, null, 2.5, -3, {"a": [[]]}]),
+        ] {
+            let body = document.to_string().into_bytes();
+            let fast = check_json_body(&body);
+            let named = check_json(&document);
+            assert_eq!(fast.is_ok(), named.is_ok(), "{document}");
+            if let (Err(BodyRefusal::Fields(a)), Err(b)) = (fast, named) {
+                assert_eq!(a, b);
+            }
+        }
+        assert!(matches!(
+            check_json_body(b"{\"a\": "),
+            Err(BodyRefusal::Syntax(_))
+        ));
     }
 
     #[test]
