@@ -121,6 +121,11 @@ pub enum BenchCommand {
     },
     /// What refusing unstorable input costs a JSON body (typed parse vs. checked parse).
     Input,
+    /// Read a generated usage report of N per-ISRC rows and compute its statement.
+    Royalties {
+        #[arg(long, default_value_t = 1_500_000)]
+        rows: u64,
+    },
     /// Seed a marketplace for the browse load test: N platforms, each with a catalog of
     /// generated tracks and published offers (see docs/performance.md).
     SeedMarketplace {
@@ -178,6 +183,10 @@ pub fn main() -> ExitCode {
         }) => bench_in_temp_dir(database_url, |url, dir, out| {
             crate::bench::run_signing_bench(url, tracks, grants, runs.max(1), dir, out)
         }),
+        Command::Bench(BenchCommand::Royalties { rows }) => {
+            crate::bench::run_royalties_bench(rows, &mut std::io::stdout())
+                .map_err(|e| e.to_string())
+        }
         Command::Bench(BenchCommand::Input) => {
             crate::bench::run_input_bench(&mut std::io::stdout()).map_err(|e| e.to_string())
         }

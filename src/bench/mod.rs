@@ -1,8 +1,8 @@
-//! `cadenza bench …`: the measurements recorded in `docs/performance.md`, four
-//! programs sharing the timing helpers here — [`catalog`] (import, selectors,
-//! listings on a generated catalog), [`signing`] (the exclusivity check at
-//! execution), [`market`] (seeding a marketplace for the browse load test) and
-//! [`input`] (what the edge's input check costs a request body).
+//! `cadenza bench …`: the measurements recorded in `docs/performance.md`, programs
+//! sharing the timing helpers here — [`catalog`] (import, selectors, listings on a
+//! generated catalog), [`signing`] (the exclusivity check at execution), [`market`]
+//! (seeding a marketplace for the browse load test), [`input`] (what the edge's input
+//! check costs a request body) and [`royalties`] (a usage report read and its statement).
 
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
@@ -21,11 +21,13 @@ use crate::import::{self, ImportFormat, Progress};
 pub mod catalog;
 pub mod input;
 pub mod market;
+pub mod royalties;
 pub mod signing;
 
 pub use catalog::run_catalog_bench;
 pub use input::run_input_bench;
 pub use market::{seed_marketplace, MarketSeed};
+pub use royalties::run_royalties_bench;
 pub use signing::run_signing_bench;
 
 #[derive(Debug, thiserror::Error)]
