@@ -28,24 +28,49 @@ pub fn recover(cell: &str) -> &str {
     cell.strip_prefix('\'').unwrap_or(cell)
 }
 
-/// One CSV record, every cell neutralized and quoted as needed, with a `\n` ending.
-pub fn record<'a>(cells: impl IntoIterator<Item = &'a str>) -> Result<String, csv::Error> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
-    let cells: Vec<Cow<'_, str>> = cells.into_iter().map(spreadsheet_safe).collect();
-    writer.write_record(cells.iter().map(|c| c.as_bytes()))?;
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))?;
-    // Every cell went in as UTF-8 and quoting adds only ASCII.
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+/// A CSV file being written: every cell neutralized, quoted as needed, rows ending in `\n`.
+pub struct SafeCsv(csv::Writer<Vec<u8>>);
+
+impl SafeCsv {
+    pub fn new() -> Self {
+        SafeCsv(
+            csv::WriterBuilder::new()
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_writer(Vec::new()),
+        )
+    }
+
+    pub fn row<'a>(&mut self, cells: impl IntoIterator<Item = &'a str>) -> Result<(), csv::Error> {
+        for cell in cells {
+            self.0.write_field(spreadsheet_safe(cell).as_bytes())?;
+        }
+        // An empty record after fields ends the current one.
+        self.0.write_record(None::<&[u8]>)
+    }
+
+    pub fn into_bytes(self) -> Result<Vec<u8>, csv::Error> {
+        self.0
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))
+    }
+}
+
+impl Default for SafeCsv {
+    fn default() -> Self {
+        SafeCsv::new()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn record<'a>(cells: impl IntoIterator<Item = &'a str>) -> Result<String, csv::Error> {
+        let mut csv = SafeCsv::new();
+        csv.row(cells)?;
+        Ok(String::from_utf8(csv.into_bytes()?).expect("UTF-8 in, UTF-8 out"))
+    }
 
     #[test]
     fn formula_cells_are_neutralized() {

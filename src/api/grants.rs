@@ -9,13 +9,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
 use super::catalogs::{stored_isrc, track_cursor, TrackView};
-use super::csv_export;
+use super::csv_export::SafeCsv;
 use super::extract::ApiJson;
 use super::idempotency::{self, Stored};
 use super::pagination::{encode_cursor, Page, PageQuery};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
-use crate::db::catalogs;
+use crate::db::catalogs::{self, TrackRow};
 use crate::db::deals::{self as deal_rows, GrantSummary, InstallmentRow};
 use crate::db::{stored, DbError};
 use crate::deals::execution::grants_that_could_collide;
@@ -222,52 +222,13 @@ pub async fn grant_tracks_csv(
             } else {
                 None
             };
-            let rows = db
+            let chunk = db
                 .run(move |conn| catalogs::tracks_by_ids(conn, catalog_no, &ids))
-                .await;
-            let mut out = String::new();
-            if first {
-                out.push_str("isrc,title,artists,label,release_date\n");
-            }
-            match rows {
-                Ok(rows) => {
-                    for r in rows {
-                        let isrc = match stored_isrc(r.isrc_key) {
-                            Ok(isrc) => isrc.into_string(),
-                            Err(e) => {
-                                return Some((
-                                    Err(actix_web::error::ErrorInternalServerError(e)),
-                                    (None, false),
-                                ))
-                            }
-                        };
-                        let date = r.release_date.to_string();
-                        match csv_export::record([
-                            isrc.as_str(),
-                            &r.title,
-                            &r.artists,
-                            &r.label,
-                            &date,
-                        ]) {
-                            Ok(line) => out.push_str(&line),
-                            Err(e) => {
-                                return Some((
-                                    Err(actix_web::error::ErrorInternalServerError(e)),
-                                    (None, false),
-                                ))
-                            }
-                        }
-                    }
-                    Some((
-                        Ok::<_, actix_web::Error>(web::Bytes::from(out)),
-                        (next, false),
-                    ))
-                }
-                Err(e) => Some((
-                    Err(actix_web::error::ErrorInternalServerError(e)),
-                    (None, false),
-                )),
-            }
+                .await
+                .map_err(ApiError::from)
+                .and_then(|rows| track_csv_chunk(rows, first));
+            let next = if chunk.is_ok() { next } else { None };
+            Some((chunk.map_err(actix_web::Error::from), (next, false)))
         }
     });
     Ok(HttpResponse::Ok()
@@ -277,6 +238,23 @@ pub async fn grant_tracks_csv(
             format!("attachment; filename=\"grant-{grant_id}.csv\""),
         ))
         .streaming(chunks))
+}
+
+/// One chunk of a grant's tracks as CSV (with the header when it is the first).
+fn track_csv_chunk(rows: Vec<TrackRow>, header: bool) -> Result<web::Bytes, ApiError> {
+    let csv_error = |e: csv::Error| ApiError::Internal(format!("writing CSV: {e}"));
+    let mut csv = SafeCsv::new();
+    if header {
+        csv.row(["isrc", "title", "artists", "label", "release_date"])
+            .map_err(csv_error)?;
+    }
+    for r in rows {
+        let isrc = stored_isrc(r.isrc_key)?;
+        let date = r.release_date.to_string();
+        csv.row([isrc.as_str(), &r.title, &r.artists, &r.label, &date])
+            .map_err(csv_error)?;
+    }
+    Ok(web::Bytes::from(csv.into_bytes().map_err(csv_error)?))
 }
 
 // ---- installments and payments ----------------------------------------------------

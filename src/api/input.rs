@@ -241,12 +241,10 @@ pub fn check_path_and_query(
     query: &str,
     pattern: impl FnOnce() -> Option<String>,
 ) -> Result<(), ApiError> {
-    let segments: Vec<String> = path
-        .split('/')
-        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
-        .collect();
-    for (index, segment) in segments.iter().enumerate() {
-        let problem = if !is_storable_text(segment) {
+    // Decoding borrows unless a segment has escapes: no allocation on an ordinary path.
+    for (index, raw) in path.split('/').enumerate() {
+        let segment = percent_decode_str(raw).decode_utf8_lossy();
+        let problem = if !is_storable_text(&segment) {
             Some(NUL_REFUSED.to_string())
         } else if segment.len() > MAX_PATH_SEGMENT_BYTES {
             Some(format!("must be at most {MAX_PATH_SEGMENT_BYTES} bytes"))

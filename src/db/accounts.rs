@@ -241,10 +241,11 @@ pub fn find_throttle(conn: &mut DbConnection, key: &str) -> Result<Option<Thrott
 }
 
 /// The key's entry, locked until the transaction ends, so concurrent attempts on one
-/// key are counted one after another. A missing entry is first created empty with
-/// `INSERT … ON CONFLICT DO NOTHING` (both backends speak it; a concurrent creator
-/// makes this one wait, then do nothing), then locked by a no-op update (PostgreSQL;
-/// SQLite's IMMEDIATE transaction already serializes writers).
+/// key are counted one after another. One statement on both backends: an upsert that
+/// creates a missing entry empty, or makes a no-op update of an existing one (which
+/// takes its row lock on PostgreSQL; SQLite's IMMEDIATE transaction already serializes
+/// writers), and returns the row either way. A concurrent creator makes it wait, then
+/// update.
 pub fn lock_throttle(
     conn: &mut DbConnection,
     key: &str,
@@ -256,18 +257,21 @@ pub fn lock_throttle(
         window_start: at,
         blocked_until: None,
     };
-    let insert = diesel::insert_into(login_throttle::table).values(&empty);
-    match conn {
-        DbConnection::Postgres(c) => insert.on_conflict_do_nothing().execute(c)?,
-        DbConnection::Sqlite(c) => insert.on_conflict_do_nothing().execute(c)?,
-    };
-    diesel::update(login_throttle::table.find(key))
-        .set(login_throttle::failures.eq(login_throttle::failures))
-        .execute(conn)?;
-    Ok(login_throttle::table
-        .find(key)
-        .select(ThrottleEntry::as_select())
-        .first(conn)?)
+    macro_rules! upsert {
+        ($conn:expr) => {
+            diesel::insert_into(login_throttle::table)
+                .values(&empty)
+                .on_conflict(login_throttle::throttle_key)
+                .do_update()
+                .set(login_throttle::failures.eq(login_throttle::failures))
+                .returning(ThrottleEntry::as_returning())
+                .get_result($conn)?
+        };
+    }
+    Ok(match conn {
+        DbConnection::Postgres(c) => upsert!(c),
+        DbConnection::Sqlite(c) => upsert!(c),
+    })
 }
 
 /// Writes an entry that [`lock_throttle`] created and locked.
