@@ -41,6 +41,8 @@ pub struct CatalogView {
     pub track_count: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// For a catalog received through a grant: that grant (its holding).
+    pub backing_grant_id: Option<String>,
 }
 
 impl TryFrom<Catalog> for CatalogView {
@@ -57,6 +59,7 @@ impl TryFrom<Catalog> for CatalogView {
             track_count: c.track_count,
             created_at: c.created_at.and_utc(),
             updated_at: c.updated_at.and_utc(),
+            backing_grant_id: c.backing_grant_id,
         })
     }
 }
@@ -222,7 +225,9 @@ impl From<ImportError> for ApiError {
                 ApiError::Validation(ValidationErrors::single(field, message))
             }
             ImportError::Read(detail) => ApiError::bad_request(detail),
-            ImportError::CatalogFull(_) => ApiError::conflict(e.to_string()),
+            ImportError::CatalogFull(_) | ImportError::Received(_) => {
+                ApiError::conflict(e.to_string())
+            }
             ImportError::Database(db) => ApiError::Database(db),
             ImportError::Internal(detail) => ApiError::Internal(detail),
         }

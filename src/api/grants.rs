@@ -18,10 +18,10 @@ use super::state::AppState;
 use crate::db::catalogs::{self, TrackRow};
 use crate::db::deals::{self as deal_rows, GrantSummary, InstallmentRow};
 use crate::db::{stored, DbError};
-use crate::deals::execution::grants_that_could_collide;
+use crate::deals::execution::available_tracks;
 use crate::deals::payments::{self, NewPayment};
 use crate::deals::DealError;
-use crate::domain::grant::{available, GrantStatus, RightsQuery};
+use crate::domain::grant::{GrantStatus, RightsQuery};
 use crate::domain::installment::InstallmentStatus;
 use crate::domain::money::Currency;
 use crate::domain::period::Period;
@@ -544,9 +544,7 @@ pub async fn availability(
         .run(move |conn| {
             let catalog = catalogs::find_owned_catalog(conn, &org, &id)?
                 .ok_or(ApiError::NotFound("catalog"))?;
-            let all = catalogs::catalog_tracks(conn, catalog.no)?;
-            let existing = grants_that_could_collide(conn, &catalog.id, &wanted)?;
-            let free = available(&all, &wanted, existing.iter().map(|(_, g)| g));
+            let free = available_tracks(conn, &catalog, &wanted)?;
             let ids = free.page_after(after, limit + 1);
             let more = ids.len() > limit;
             let rows = catalogs::tracks_by_ids(conn, catalog.no, &ids[..ids.len().min(limit)])?;

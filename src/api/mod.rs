@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod problem;
 pub mod requests;
+pub mod rights;
 pub mod slices;
 pub mod state;
 
@@ -86,6 +87,7 @@ fn configure_v1(cfg: &mut ServiceConfig) {
     slices::configure(cfg);
     deals::configure(cfg);
     grants::configure(cfg);
+    rights::configure(cfg);
     notifications::configure(cfg);
     offers::configure(cfg);
     requests::configure(cfg);

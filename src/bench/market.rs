@@ -110,6 +110,8 @@ pub fn seed_marketplace(
                 track_count: 0,
                 created_at: at,
                 updated_at: at,
+                recordings: Some(crate::domain::recording::RecordingSet::new().to_bytes()),
+                backing_grant_id: None,
             },
         )?;
         let mut csv = Vec::with_capacity(seed.tracks_per_catalog as usize * 96);
@@ -148,6 +150,9 @@ pub fn seed_marketplace(
             period: Period::new(holding_start, holding_end)
                 .map_err(|e| BenchError::Setup(e.to_string()))?,
             sublicensable: true,
+            exclusive: true,
+            upstream: None,
+            tracks_hash: String::new(),
         };
         for j in 0..seed.offers_per_organization {
             let selector = match j % 4 {
@@ -169,20 +174,14 @@ pub fn seed_marketplace(
             .validate()
             .map_err(|e| BenchError::Setup(format!("{e:?}")))?;
             let set = evaluate_on(&mut conn, &catalog, &selector)?;
-            let slice = catalogs::Slice {
-                id: new_id(),
-                catalog_id: catalog.id.clone(),
-                organization_id: org_id.clone(),
-                name: format!("Slice {j}"),
-                selector: serde_json::to_string(&selector.to_selector())
+            let slice = crate::catalogs::slices::new_slice(
+                &mut conn,
+                &catalog,
+                format!("Slice {j}"),
+                serde_json::to_string(&selector.to_selector())
                     .map_err(|e| BenchError::Setup(e.to_string()))?,
-                track_count: set.len() as i64,
-                catalog_track_count: catalog.track_count,
-                bitmap: set.to_bytes(),
-                content_hash: set.content_hash(),
-                frozen_at: None,
-                created_at: now(),
-            };
+                &set,
+            )?;
             catalogs::insert_slice(&mut conn, &slice)?;
             let fee = format!("{}.00", 50_000 + (i * 7919 + j * 104_729) % 5_000_000);
             let input = TermSheetInput {
@@ -204,6 +203,11 @@ pub fn seed_marketplace(
                 }],
                 clauses: None,
                 respond_by: None,
+                tracks_hash: None,
+            };
+            let ctx = TermsContext {
+                tracks_hash: slice.content_hash.clone(),
+                ..ctx.clone()
             };
             let sheet = TermSheet::parse(&input, &ctx, chrono::Utc::now())
                 .map_err(|e| BenchError::Setup(format!("{e:?}")))?;

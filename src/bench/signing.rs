@@ -62,6 +62,8 @@ pub fn run_signing_bench(
             track_count: 0,
             created_at: at,
             updated_at: at,
+            recordings: Some(crate::domain::recording::RecordingSet::new().to_bytes()),
+            backing_grant_id: None,
         },
     )?;
     let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?);
@@ -99,19 +101,8 @@ pub fn run_signing_bench(
         .validate()
         .map_err(|e| BenchError::Setup(format!("{e:?}")))?;
         let set = evaluate_on(conn, &catalog, &selector)?;
-        let slice = catalogs::Slice {
-            id: new_id(),
-            catalog_id: catalog.id.clone(),
-            organization_id: licensor.id.clone(),
-            name: name.into(),
-            selector: "{}".into(),
-            track_count: set.len() as i64,
-            catalog_track_count: catalog.track_count,
-            bitmap: set.to_bytes(),
-            content_hash: set.content_hash(),
-            frozen_at: None,
-            created_at: now(),
-        };
+        let slice =
+            crate::catalogs::slices::new_slice(conn, &catalog, name.into(), "{}".into(), &set)?;
         catalogs::insert_slice(conn, &slice)?;
         Ok(slice)
     };
@@ -165,6 +156,7 @@ pub fn run_signing_bench(
                 tracks: slice.bitmap.clone(),
                 track_count: slice.track_count,
                 tracks_hash: slice.content_hash.clone(),
+                recordings: slice.recordings.clone(),
                 territories: r#"["CN"]"#.into(),
                 usages: r#"["interactive_streaming"]"#.into(),
                 start_date: chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default(),
@@ -222,6 +214,7 @@ pub fn run_signing_bench(
             }],
             clauses: None,
             respond_by: None,
+            tracks_hash: None,
         };
         let bench_err = |e: deals::DealError| BenchError::Setup(e.to_string());
         let opened = deals::open(

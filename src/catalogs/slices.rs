@@ -1,14 +1,16 @@
 //! Slices: a named, frozen cut of a catalog, selected by a selector. Cutting one
 //! evaluates the selector on the catalog's postings and stores the resulting
-//! bitmap, in one transaction with its audit event.
+//! bitmap (track ids) and its recordings (ISRCs, which its content hash is
+//! over), in one transaction with its audit event.
 
 use super::CatalogError;
 use crate::db::audit::AuditEvent;
-use crate::db::catalogs::{self, Slice};
+use crate::db::catalogs::{self, Catalog, Slice};
 use crate::db::postings_cache::PostingsCache;
 use crate::db::{new_id, now, write_transaction, DbConnection, DbError};
 use crate::domain::account::Author;
 use crate::domain::selector::{evaluate, SelectorResult, ValidatedSelector};
+use crate::domain::trackset::TrackSet;
 
 /// Cuts a slice from one of the author's catalogs; the slice and what the
 /// selector named that the catalog lacks.
@@ -24,20 +26,9 @@ pub fn create(
         .ok_or(CatalogError::NotFound("catalog"))?;
     let index = catalogs::load_selector_index(conn, postings, catalog.no, selector)?;
     let result = evaluate(selector, &index);
-    let slice = Slice {
-        id: new_id(),
-        catalog_id: catalog.id.clone(),
-        organization_id: catalog.organization_id.clone(),
-        name,
-        selector: serde_json::to_string(&selector.to_selector())
-            .map_err(|e| DbError::Corrupt(format!("cannot serialize: {e}")))?,
-        track_count: result.tracks.len() as i64,
-        catalog_track_count: catalog.track_count,
-        bitmap: result.tracks.to_bytes(),
-        content_hash: result.tracks.content_hash(),
-        frozen_at: None,
-        created_at: now(),
-    };
+    let selector = serde_json::to_string(&selector.to_selector())
+        .map_err(|e| DbError::Corrupt(format!("cannot serialize: {e}")))?;
+    let slice = new_slice(conn, &catalog, name, selector, &result.tracks)?;
     write_transaction(conn, |conn| {
         catalogs::insert_slice(conn, &slice)?;
         AuditEvent::new("slice.created", "slice", Some(&slice.id))
@@ -50,4 +41,31 @@ pub fn create(
         Ok::<_, DbError>(())
     })?;
     Ok((slice, result))
+}
+
+/// A slice of `catalog` holding `tracks`, not yet stored. Rights are per
+/// recording, so the slice keeps its ISRCs too, and its content hash is over
+/// them: anyone can recompute it from the track list.
+pub fn new_slice(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    name: String,
+    selector: String,
+    tracks: &TrackSet,
+) -> Result<Slice, DbError> {
+    let recordings = catalogs::recordings_of_tracks(conn, catalog.no, tracks)?;
+    Ok(Slice {
+        id: new_id(),
+        catalog_id: catalog.id.clone(),
+        organization_id: catalog.organization_id.clone(),
+        name,
+        selector,
+        track_count: tracks.len() as i64,
+        catalog_track_count: catalog.track_count,
+        bitmap: tracks.to_bytes(),
+        content_hash: recordings.content_hash(),
+        frozen_at: None,
+        created_at: now(),
+        recordings: Some(recordings.to_bytes()),
+    })
 }

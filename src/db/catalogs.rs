@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::postings_cache::PostingsCache;
 use super::schema::{catalog_postings, catalogs, slices, tracks};
 use super::{DbConnection, DbError};
+use crate::domain::recording::RecordingSet;
 use crate::domain::selector::{month_postings_from_dates, AttributeKind, PostingRange};
 use crate::domain::trackset::TrackSet;
 
@@ -26,6 +27,8 @@ pub struct Catalog {
     pub track_count: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Set for a catalog received through a grant: its holding is that grant.
+    pub backing_grant_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -42,6 +45,9 @@ pub struct NewCatalog {
     pub track_count: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// `RecordingSet` bytes: empty for a new catalog, grown by each import.
+    pub recordings: Option<Vec<u8>>,
+    pub backing_grant_id: Option<String>,
 }
 
 pub fn insert_catalog(conn: &mut DbConnection, new: &NewCatalog) -> Result<Catalog, DbError> {
@@ -72,6 +78,59 @@ pub fn find_owned_catalog(
         .select(Catalog::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Every catalog of an organization with its recordings (overlap reports).
+pub fn catalogs_with_recordings(
+    conn: &mut DbConnection,
+    organization_id: &str,
+) -> Result<Vec<(Catalog, Option<Vec<u8>>)>, DbError> {
+    Ok(catalogs::table
+        .filter(catalogs::organization_id.eq(organization_id))
+        .order(catalogs::id.asc())
+        .select((Catalog::as_select(), catalogs::recordings))
+        .load(conn)?)
+}
+
+/// The catalogs received through a grant (at most one: the column is unique).
+pub fn catalogs_backed_by(
+    conn: &mut DbConnection,
+    grant_id: &str,
+) -> Result<Vec<Catalog>, DbError> {
+    Ok(catalogs::table
+        .filter(catalogs::backing_grant_id.eq(grant_id))
+        .select(Catalog::as_select())
+        .load(conn)?)
+}
+
+/// Replaces a catalog's self-declared holding columns (its current version).
+pub fn set_holding(
+    conn: &mut DbConnection,
+    no: i64,
+    holding: &HoldingColumns,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(catalogs::table.find(no))
+        .set((
+            catalogs::territories.eq(&holding.territories),
+            catalogs::usages.eq(&holding.usages),
+            catalogs::holding_start.eq(holding.start_date),
+            catalogs::holding_end.eq(holding.end_date),
+            catalogs::sublicensable.eq(holding.sublicensable),
+            catalogs::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A holding as stored: territories and usages as JSON, dates, sublicensable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldingColumns {
+    pub territories: String,
+    pub usages: String,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub sublicensable: bool,
 }
 
 /// The number of an organization's first catalog (seeding and tools).
@@ -539,6 +598,101 @@ pub fn catalog_tracks(conn: &mut DbConnection, catalog_no: i64) -> Result<TrackS
     decode_set(bytes.as_deref().unwrap_or(&[]))
 }
 
+/// A stored recording set; a missing one (a row the startup backfill has not
+/// reached, which cannot happen once the server runs) is corrupt, never empty.
+pub fn decode_recordings(
+    bytes: Option<&[u8]>,
+    what: &str,
+    id: &str,
+) -> Result<RecordingSet, DbError> {
+    let bytes = bytes.ok_or_else(|| DbError::Corrupt(format!("{what} {id} has no recordings")))?;
+    RecordingSet::from_bytes(bytes)
+        .map_err(|e| DbError::Corrupt(format!("{what} {id}: stored recordings: {e}")))
+}
+
+/// The ISRC keys of these tracks of a catalog, as a recording set. Runs of
+/// consecutive ids (whole labels imported together) are read as primary-key
+/// ranges, scattered ids in batches.
+pub fn recordings_of_tracks(
+    conn: &mut DbConnection,
+    catalog_no: i64,
+    ids: &TrackSet,
+) -> Result<RecordingSet, DbError> {
+    const MIN_RUN: u32 = 64;
+    let batch = match conn {
+        DbConnection::Sqlite(_) => 900,
+        DbConnection::Postgres(_) => 20_000,
+    };
+    // Split the ids into long runs (read as ranges) and the rest (read by id).
+    let mut ranges: Vec<(i32, i32)> = Vec::new();
+    let mut scattered: Vec<i32> = Vec::new();
+    let mut take = |(start, end): (u32, u32)| {
+        let (Ok(lo), Ok(hi)) = (i32::try_from(start), i32::try_from(end)) else {
+            return; // no stored track has an id above i32::MAX
+        };
+        if end - start + 1 >= MIN_RUN {
+            ranges.push((lo, hi));
+        } else {
+            scattered.extend(lo..=hi);
+        }
+    };
+    let mut run: Option<(u32, u32)> = None;
+    for id in ids.iter() {
+        run = match run {
+            Some((start, end)) if end + 1 == id => Some((start, id)),
+            Some(done) => {
+                take(done);
+                Some((id, id))
+            }
+            None => Some((id, id)),
+        };
+    }
+    if let Some(done) = run {
+        take(done);
+    }
+    let mut keys: Vec<i64> = Vec::with_capacity(ids.len() as usize);
+    for (lo, hi) in ranges {
+        keys.extend(
+            tracks::table
+                .filter(tracks::catalog_no.eq(catalog_no))
+                .filter(tracks::track_id.between(lo, hi))
+                .select(tracks::isrc_key)
+                .load::<i64>(conn)?,
+        );
+    }
+    for chunk in scattered.chunks(batch) {
+        keys.extend(
+            tracks::table
+                .filter(tracks::catalog_no.eq(catalog_no))
+                .filter(tracks::track_id.eq_any(chunk))
+                .select(tracks::isrc_key)
+                .load::<i64>(conn)?,
+        );
+    }
+    Ok(RecordingSet::from_keys(keys))
+}
+
+/// The catalog's recordings (every ISRC it holds).
+pub fn catalog_recordings(conn: &mut DbConnection, no: i64) -> Result<RecordingSet, DbError> {
+    let bytes: Option<Vec<u8>> = catalogs::table
+        .find(no)
+        .select(catalogs::recordings)
+        .first(conn)?;
+    decode_recordings(bytes.as_deref(), "catalog", &no.to_string())
+}
+
+/// Replaces the catalog's recording set (in the import's transaction).
+pub fn set_catalog_recordings(
+    conn: &mut DbConnection,
+    no: i64,
+    set: &RecordingSet,
+) -> Result<(), DbError> {
+    diesel::update(catalogs::table.find(no))
+        .set(catalogs::recordings.eq(Some(set.to_bytes())))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn decode_set(bytes: &[u8]) -> Result<TrackSet, DbError> {
     if bytes.is_empty() {
         return Ok(TrackSet::new());
@@ -622,6 +776,22 @@ pub fn merge_postings(
     Ok(())
 }
 
+/// The tracks of one label of a catalog (`label_key` folded as the index folds it).
+pub fn label_tracks(
+    conn: &mut DbConnection,
+    catalog_no: i64,
+    label_key: &str,
+) -> Result<TrackSet, DbError> {
+    let bytes: Option<Vec<u8>> = catalog_postings::table
+        .filter(catalog_postings::catalog_no.eq(catalog_no))
+        .filter(catalog_postings::kind.eq(AttributeKind::Label.as_str()))
+        .filter(catalog_postings::posting_key.eq(label_key))
+        .select(catalog_postings::bitmap)
+        .first(conn)
+        .optional()?;
+    decode_set(bytes.as_deref().unwrap_or(&[]))
+}
+
 /// The biggest keys of one attribute kind, by track count (facets, samples).
 pub fn top_postings(
     conn: &mut DbConnection,
@@ -656,9 +826,19 @@ pub struct Slice {
     pub catalog_track_count: i64,
     /// The materialized track set, roaring portable serialization.
     pub bitmap: Vec<u8>,
+    /// SHA-256 over the slice's sorted ISRCs (`RecordingSet::content_hash`).
     pub content_hash: String,
     pub frozen_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// The slice's recordings (`RecordingSet` bytes); NULL only before the backfill.
+    pub recordings: Option<Vec<u8>>,
+}
+
+impl Slice {
+    /// The slice's recordings, by ISRC.
+    pub fn recording_set(&self) -> Result<RecordingSet, DbError> {
+        decode_recordings(self.recordings.as_deref(), "slice", &self.id)
+    }
 }
 
 pub fn insert_slice(conn: &mut DbConnection, slice: &Slice) -> Result<(), DbError> {

@@ -5,8 +5,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::{
-    deal_events, deal_revisions, deal_signatures, deal_watchers, deals, grants, installments,
-    payments,
+    backing_losses, deal_events, deal_revisions, deal_signatures, deal_watchers, deals, grants,
+    installments, payments,
 };
 use super::{DbConnection, DbError};
 use crate::domain::grant::GrantStatus;
@@ -397,6 +397,8 @@ pub struct GrantRow {
     pub terminated_at: Option<NaiveDateTime>,
     pub termination_reason: Option<String>,
     pub created_at: NaiveDateTime,
+    /// The granted recordings (`RecordingSet` bytes); NULL only before the backfill.
+    pub recordings: Option<Vec<u8>>,
 }
 
 /// A grant without its track set: what conflict pre-filtering and listings need.
@@ -431,18 +433,19 @@ pub fn insert_grant(conn: &mut DbConnection, grant: &GrantRow) -> Result<(), DbE
     Ok(())
 }
 
-/// Grants of one catalog whose dates meet `[start, end]` and where exclusivity
-/// matters (either side exclusive): the only ones that can conflict. Territories
-/// and usages are checked by the caller, before any track set is loaded.
+/// Grants a licensor made, from any of its catalogs, whose dates meet `[start,
+/// end]` and where exclusivity matters (either side exclusive): the only ones that
+/// can conflict. Territories and usages are checked by the caller, before any
+/// recording set is loaded.
 pub fn grants_overlapping(
     conn: &mut DbConnection,
-    catalog_id: &str,
+    licensor_org_id: &str,
     start: NaiveDate,
     end: NaiveDate,
     new_is_exclusive: bool,
 ) -> Result<Vec<GrantSummary>, DbError> {
     let mut query = grants::table
-        .filter(grants::catalog_id.eq(catalog_id))
+        .filter(grants::licensor_org_id.eq(licensor_org_id))
         .filter(grants::start_date.le(end))
         .filter(grants::end_date.ge(start))
         .order(grants::id.asc())
@@ -454,19 +457,19 @@ pub fn grants_overlapping(
     Ok(query.load(conn)?)
 }
 
-/// The track sets of several grants, a few queries for all of them (one round trip
-/// per grant costs ~0.3 ms on PostgreSQL: 300 ms for 1,000 grants).
-pub fn grant_tracks_many(
+/// The recording sets of several grants, a few queries for all of them (one round
+/// trip per grant costs ~0.3 ms on PostgreSQL: 300 ms for 1,000 grants).
+pub fn grant_recordings_many(
     conn: &mut DbConnection,
     ids: &[String],
-) -> Result<Vec<(String, Vec<u8>)>, DbError> {
+) -> Result<Vec<(String, Option<Vec<u8>>)>, DbError> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(200) {
         out.extend(
             grants::table
                 .filter(grants::id.eq_any(chunk))
-                .select((grants::id, grants::tracks))
-                .load::<(String, Vec<u8>)>(conn)?,
+                .select((grants::id, grants::recordings))
+                .load::<(String, Option<Vec<u8>>)>(conn)?,
         );
     }
     Ok(out)
@@ -695,5 +698,83 @@ pub fn payments_for_installments(
         .filter(payments::installment_id.eq_any(ids))
         .order(payments::id.asc())
         .select(PaymentRow::as_select())
+        .load(conn)?)
+}
+
+// ---- chain of title ----------------------------------------------------------------
+
+/// The active grants cut from a catalog: what depends on its holding.
+pub fn active_grants_of_catalog(
+    conn: &mut DbConnection,
+    catalog_id: &str,
+) -> Result<Vec<GrantSummary>, DbError> {
+    Ok(grants::table
+        .filter(grants::catalog_id.eq(catalog_id))
+        .filter(grants::status.eq(GrantStatus::Active.as_str()))
+        .order(grants::id.asc())
+        .select(GrantSummary::as_select())
+        .load(conn)?)
+}
+
+/// A grant's recordings (`RecordingSet` bytes; NULL only before the backfill).
+pub fn grant_recordings(
+    conn: &mut DbConnection,
+    grant_id: &str,
+) -> Result<Option<Vec<u8>>, DbError> {
+    Ok(grants::table
+        .find(grant_id)
+        .select(grants::recordings)
+        .first(conn)?)
+}
+
+/// One grant whose backing ended, from which day, and why.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = backing_losses)]
+pub struct BackingLossRow {
+    pub id: String,
+    pub grant_id: String,
+    /// `domain::chain::LossCause`.
+    pub cause: String,
+    pub upstream_grant_id: Option<String>,
+    pub catalog_id: String,
+    pub track_count: i64,
+    /// JSON array of up to 20 ISRCs.
+    pub sample_isrcs: String,
+    /// The recordings that lost their backing (`RecordingSet` bytes).
+    pub recordings: Vec<u8>,
+    pub lost_from: NaiveDate,
+    pub detail: String,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert_backing_loss(conn: &mut DbConnection, row: &BackingLossRow) -> Result<(), DbError> {
+    diesel::insert_into(backing_losses::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A grant's backing losses, oldest first.
+pub fn backing_losses_of(
+    conn: &mut DbConnection,
+    grant_id: &str,
+) -> Result<Vec<BackingLossRow>, DbError> {
+    Ok(backing_losses::table
+        .filter(backing_losses::grant_id.eq(grant_id))
+        .order(backing_losses::id.asc())
+        .select(BackingLossRow::as_select())
+        .load(conn)?)
+}
+
+/// The active grants an organization received, with their recordings.
+pub fn received_grants(
+    conn: &mut DbConnection,
+    licensee_org_id: &str,
+) -> Result<Vec<(GrantSummary, Option<Vec<u8>>)>, DbError> {
+    Ok(grants::table
+        .filter(grants::licensee_org_id.eq(licensee_org_id))
+        .filter(grants::status.eq(GrantStatus::Active.as_str()))
+        .order(grants::id.asc())
+        .select((GrantSummary::as_select(), grants::recordings))
         .load(conn)?)
 }

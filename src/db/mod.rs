@@ -9,11 +9,13 @@ pub mod accounts;
 pub mod audit;
 pub mod catalogs;
 pub mod deals;
+pub mod holdings;
 pub mod idempotency;
 pub mod marketplace;
 pub mod notifications;
 pub mod outbox;
 pub mod postings_cache;
+pub mod recordings;
 pub mod schema;
 
 use std::path::PathBuf;
@@ -302,27 +304,31 @@ impl Db {
     }
 }
 
-/// Runs the embedded migrations of the connection's backend. On PostgreSQL an
-/// advisory lock serializes nodes that start at the same moment.
+/// Runs the embedded migrations of the connection's backend, then the backfill
+/// of data the migrations cannot compute in SQL ([`recordings::backfill`]). On
+/// PostgreSQL an advisory lock serializes nodes that start at the same moment.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
+    const MIGRATION_LOCK: i64 = 0x0CAD_E22A;
+    let postgres = matches!(conn, DbConnection::Postgres(_));
+    if postgres {
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+    }
+    let result = pending_migrations(conn).and_then(|done| recordings::backfill(conn).map(|_| done));
+    if postgres {
+        conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+    }
+    result
+}
+
+fn pending_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
     let migration_err =
         |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
-    match conn {
-        DbConnection::Sqlite(c) => Ok(c
-            .run_pending_migrations(SQLITE_MIGRATIONS)
-            .map_err(migration_err)?
-            .len()),
-        DbConnection::Postgres(c) => {
-            const MIGRATION_LOCK: i64 = 0x0CAD_E22A;
-            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
-            let result = c
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|done| done.len())
-                .map_err(migration_err);
-            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
-            result
-        }
+    let done = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+        DbConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
     }
+    .map_err(migration_err)?;
+    Ok(done.len())
 }
 
 /// Runs `work` in a write transaction. On SQLite it begins `IMMEDIATE`, taking the

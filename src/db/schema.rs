@@ -136,6 +136,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         postings_version -> BigInt,
+        recordings -> Nullable<Binary>,
+        backing_grant_id -> Nullable<Text>,
     }
 }
 
@@ -178,6 +180,7 @@ diesel::table! {
         content_hash -> Text,
         frozen_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        recordings -> Nullable<Binary>,
     }
 }
 
@@ -302,6 +305,7 @@ diesel::table! {
         terminated_at -> Nullable<Timestamp>,
         termination_reason -> Nullable<Text>,
         created_at -> Timestamp,
+        recordings -> Nullable<Binary>,
     }
 }
 
@@ -451,6 +455,42 @@ diesel::table! {
     deal_watchers (deal_id, user_id) {
         deal_id -> Text,
         user_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    holding_versions (id) {
+        id -> Text,
+        catalog_id -> Text,
+        scope -> Text,
+        scope_key -> Text,
+        display -> Text,
+        version -> Integer,
+        territories -> Text,
+        usages -> Text,
+        start_date -> Date,
+        end_date -> Date,
+        sublicensable -> Bool,
+        removed -> Bool,
+        changed_by -> Nullable<Text>,
+        changed_at -> Timestamp,
+        superseded_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    backing_losses (id) {
+        id -> Text,
+        grant_id -> Text,
+        cause -> Text,
+        upstream_grant_id -> Nullable<Text>,
+        catalog_id -> Text,
+        track_count -> BigInt,
+        sample_isrcs -> Text,
+        recordings -> Binary,
+        lost_from -> Date,
+        detail -> Text,
         created_at -> Timestamp,
     }
 }

@@ -1,26 +1,30 @@
 //! Execution: what happens when the second signature lands. In the signing
 //! transaction, after the licensor's lock: the licensor must hold every right
-//! the deal grants (and may sublicense), and no existing grant of the same
-//! catalog may conflict (see `domain::grant`). On success the grant and the
-//! payment schedule are written; on failure nothing is.
+//! the deal grants (and may sublicense), and no grant the licensor made from
+//! *any* of its catalogs may conflict (see `domain::grant`): rights are per
+//! recording (ISRC), so the same recording imported into two catalogs is one
+//! recording. On success the grant and the payment schedule are written; on
+//! failure nothing is.
 //!
 //! The same checks run as advice on submit, counter and accept.
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
-use super::DealError;
+use super::{chain, DealError};
 use crate::db::catalogs::{self, Catalog, Slice};
 use crate::db::deals::{self, DealRow, GrantRow, InstallmentRow};
 use crate::db::{new_id, DbConnection, DbError};
 use crate::domain::grant::{
-    conflict_report, holding_covers, GrantScope, GrantStatus, Holding, HoldingGap, RightsQuery,
+    blocks, conflict_report, GrantScope, GrantStatus, HoldingGap, RightsQuery, CONFLICT_SAMPLE_SIZE,
 };
 use crate::domain::installment::InstallmentStatus;
 use crate::domain::isrc::Isrc;
 use crate::domain::period::Period;
+use crate::domain::recording::RecordingSet;
 use crate::domain::terms::{TermSheet, TermsContext};
 use crate::domain::territory::Territories;
+use crate::domain::trackset::TrackSet;
 use crate::domain::usage::Usages;
 use crate::domain::ValidationErrors;
 
@@ -49,8 +53,17 @@ pub struct ConflictingGrant {
 /// Why a deal cannot execute (or, as advice, would not).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExecutionReport {
-    /// Rights the licensor does not hold (or may not sublicense).
+    /// Rights the licensor does not hold (or may not sublicense), each
+    /// dimension once: for a catalog received through a grant, what that
+    /// upstream grant does not pass on.
     pub holding_gaps: Vec<HoldingGap>,
+    /// The grant the slice's catalog was received through, when it was: the
+    /// rights every gap above is measured against.
+    pub upstream_grant_id: Option<String>,
+    /// Distinct tracks of the deal whose holding falls short.
+    pub unheld_track_count: u64,
+    /// A sample of those tracks' ISRCs.
+    pub unheld_sample_isrcs: Vec<String>,
     /// Distinct tracks of the deal already granted in a conflicting way.
     pub conflicting_track_count: u64,
     /// A sample of those tracks' ISRCs.
@@ -62,27 +75,48 @@ impl ExecutionReport {
     pub fn is_clear(&self) -> bool {
         self.holding_gaps.is_empty() && self.conflicting_grants.is_empty()
     }
+
+    /// One sentence naming what stops execution: the first conflicting grant,
+    /// the upstream grant and each dimension that falls short.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(first) = self.conflicting_grants.first() {
+            let others = match self.conflicting_grants.len() - 1 {
+                0 => String::new(),
+                1 => " and 1 other grant".to_string(),
+                n => format!(" and {n} other grants"),
+            };
+            parts.push(format!(
+                "{} track(s) are already granted by grant {}{others} for overlapping territories, usages and days",
+                self.conflicting_track_count, first.grant_id
+            ));
+        }
+        if !self.holding_gaps.is_empty() {
+            let held = match &self.upstream_grant_id {
+                Some(id) => format!("upstream grant {id}"),
+                None => "the catalog's holding".to_string(),
+            };
+            parts.push(format!(
+                "{} track(s) are not covered by {held}: {}",
+                self.unheld_track_count,
+                chain::describe_gaps(&self.holding_gaps)
+            ));
+        }
+        format!("the deal cannot execute: {}", parts.join("; "))
+    }
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> DealError {
     DealError::Database(DbError::Corrupt(format!("{what}: {e}")))
 }
 
-/// The catalog's holding terms as the domain reads them.
-pub fn holding_of(catalog: &Catalog) -> Result<Holding, DealError> {
-    Ok(Holding {
-        territories: serde_json::from_str(&catalog.territories)
-            .map_err(|e| corrupt("catalog territories", e))?,
-        usages: serde_json::from_str(&catalog.usages).map_err(|e| corrupt("catalog usages", e))?,
-        period: Period::new(catalog.holding_start, catalog.holding_end)
-            .map_err(|e| corrupt("catalog holding", e))?,
-        sublicensable: catalog.sublicensable,
-    })
-}
-
 /// The catalog's holding as terms must fit in it (`crate::catalogs::terms_context`).
-pub fn terms_context(catalog: &Catalog) -> Result<TermsContext, DealError> {
-    Ok(crate::catalogs::terms_context(catalog)?)
+pub fn terms_context(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    slice: &Slice,
+) -> Result<TermsContext, DealError> {
+    Ok(crate::catalogs::terms_context(conn, catalog, slice)?)
 }
 
 /// The licensor's slice named by the terms, with its catalog; a slice of anyone
@@ -111,7 +145,7 @@ pub fn plan(
 ) -> Result<Plan, DealError> {
     let (slice, catalog) = licensor_slice(conn, licensor_org_id, terms.slice_id())?;
     let scope = GrantScope {
-        tracks: catalogs::decode_set(&slice.bitmap)?,
+        tracks: slice.recording_set()?,
         territories: terms.territories().clone(),
         usages: terms.usages().clone(),
         period: terms.period(),
@@ -124,18 +158,27 @@ pub fn plan(
     })
 }
 
-/// The grants of a catalog whose rights window overlaps `wanted` where exclusivity
-/// matters, with their track sets, in id order. Dates and exclusivity are filtered in
-/// SQL, territories and usages here, and only the survivors' track sets are loaded,
-/// in bulk. Used by the execution check and the availability endpoint.
+/// One grant the licensor made that could collide with a wanted one.
+pub struct CollidingGrant {
+    pub id: String,
+    /// The catalog it was cut from (availability reads its track ids there).
+    pub catalog_id: String,
+    pub scope: GrantScope,
+}
+
+/// The grants a licensor made, from any of its catalogs, whose rights window
+/// overlaps `wanted` where exclusivity matters, with their recordings, in id
+/// order. Dates and exclusivity are filtered in SQL, territories and usages here,
+/// and only the survivors' recording sets are loaded, in bulk. Used by the
+/// execution check and the availability endpoint.
 pub fn grants_that_could_collide(
     conn: &mut DbConnection,
-    catalog_id: &str,
+    licensor_org_id: &str,
     wanted: &RightsQuery,
-) -> Result<Vec<(String, GrantScope)>, DealError> {
+) -> Result<Vec<CollidingGrant>, DealError> {
     let candidates = deals::grants_overlapping(
         conn,
-        catalog_id,
+        licensor_org_id,
         wanted.period.start,
         wanted.period.end,
         wanted.exclusive,
@@ -151,45 +194,96 @@ pub fn grants_that_could_collide(
         }
         let period = Period::new(grant.start_date, grant.end_date)
             .map_err(|e| corrupt("grant period", e))?;
-        windows.insert(grant.id, (territories, usages, period, grant.exclusive));
+        windows.insert(
+            grant.id,
+            (
+                grant.catalog_id,
+                territories,
+                usages,
+                period,
+                grant.exclusive,
+            ),
+        );
     }
     let ids: Vec<String> = windows.keys().cloned().collect();
     let mut found = Vec::with_capacity(ids.len());
-    for (id, bytes) in deals::grant_tracks_many(conn, &ids)? {
-        if let Some((territories, usages, period, exclusive)) = windows.remove(&id) {
-            let tracks = catalogs::decode_set(&bytes)?;
-            found.push((
+    for (id, bytes) in deals::grant_recordings_many(conn, &ids)? {
+        if let Some((catalog_id, territories, usages, period, exclusive)) = windows.remove(&id) {
+            let tracks = catalogs::decode_recordings(bytes.as_deref(), "grant", &id)?;
+            found.push(CollidingGrant {
                 id,
-                GrantScope {
+                catalog_id,
+                scope: GrantScope {
                     tracks,
                     territories,
                     usages,
                     period,
                     exclusive,
                 },
-            ));
+            });
         }
     }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(found)
 }
 
-/// Holding and exclusivity checks. Grants are pre-filtered by dates and
-/// exclusivity in SQL and by territories and usages here, so only the track
-/// sets of grants that could conflict are loaded.
+/// The tracks of `catalog` that could still be granted with `wanted`: its
+/// tracks minus those whose recording any grant of its owner (from any catalog)
+/// blocks. A grant cut from this catalog subtracts its own track ids; one from
+/// another catalog subtracts the tracks of this catalog with the same ISRCs.
+pub fn available_tracks(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    wanted: &RightsQuery,
+) -> Result<TrackSet, DealError> {
+    let mut free = catalogs::catalog_tracks(conn, catalog.no)?;
+    let mut elsewhere = RecordingSet::new();
+    for grant in grants_that_could_collide(conn, &catalog.organization_id, wanted)? {
+        if !blocks(wanted, &grant.scope) {
+            continue;
+        }
+        if grant.catalog_id == catalog.id {
+            free.subtract(&catalogs::decode_set(&deals::grant_tracks(
+                conn, &grant.id,
+            )?)?);
+        } else {
+            elsewhere.union_with(&grant.scope.tracks);
+        }
+    }
+    if !elsewhere.is_empty() {
+        let shared = elsewhere.intersection(&catalogs::catalog_recordings(conn, catalog.no)?);
+        let keys: Vec<i64> = shared.keys().collect();
+        let ids = catalogs::track_ids_for_isrc_keys(conn, catalog.no, &keys)?;
+        free.subtract(
+            &ids.into_iter()
+                .filter_map(|(_, id)| u32::try_from(id).ok())
+                .collect(),
+        );
+    }
+    Ok(free)
+}
+
+/// Holding and exclusivity checks. The holding is what backs the slice's
+/// catalog (see `chain`): the self-declared holding with its overrides, or the
+/// upstream grant of a received catalog. Grants are pre-filtered by dates and
+/// exclusivity in SQL and by territories and usages here, so only the
+/// recording sets of grants that could conflict are loaded.
 pub fn check(conn: &mut DbConnection, plan: &Plan) -> Result<ExecutionReport, DealError> {
-    let holding_gaps = holding_covers(&holding_of(&plan.catalog)?, &plan.scope)
-        .err()
-        .unwrap_or_default();
+    let backing = chain::backing(conn, &plan.catalog, &plan.slice)?;
+    let (holding_gaps, unheld) = match chain::shortfall(&backing, &plan.scope) {
+        Some((tracks, gaps)) => (gaps, tracks),
+        None => (Vec::new(), RecordingSet::new()),
+    };
     let scope = &plan.scope;
-    let existing = grants_that_could_collide(conn, &plan.catalog.id, &scope.rights())?;
-    let report = conflict_report(scope, existing.iter().map(|(id, g)| (id.clone(), g)));
+    let existing = grants_that_could_collide(conn, &plan.catalog.organization_id, &scope.rights())?;
+    let report = conflict_report(scope, existing.iter().map(|g| (g.id.clone(), &g.scope)));
     let (conflicting_track_count, sample_isrcs, conflicting_grants) = match report {
         None => (0, Vec::new(), Vec::new()),
         Some(report) => {
-            let sample = catalogs::tracks_by_ids(conn, plan.catalog.no, &report.sample)?
-                .into_iter()
-                .filter_map(|t| Isrc::from_key(t.isrc_key))
+            let sample = report
+                .sample
+                .iter()
+                .filter_map(|&key| Isrc::from_key(key))
                 .map(Isrc::into_string)
                 .collect();
             let grants = report
@@ -198,8 +292,8 @@ pub fn check(conn: &mut DbConnection, plan: &Plan) -> Result<ExecutionReport, De
                 .map(|(grant_id, c)| {
                     let exclusive = existing
                         .iter()
-                        .find(|(id, _)| *id == grant_id)
-                        .is_some_and(|(_, g)| g.exclusive);
+                        .find(|g| g.id == grant_id)
+                        .is_some_and(|g| g.scope.exclusive);
                     ConflictingGrant {
                         grant_id,
                         track_count: c.track_count,
@@ -215,6 +309,13 @@ pub fn check(conn: &mut DbConnection, plan: &Plan) -> Result<ExecutionReport, De
     };
     Ok(ExecutionReport {
         holding_gaps,
+        upstream_grant_id: backing.upstream.map(|u| u.grant_id),
+        unheld_track_count: unheld.len(),
+        unheld_sample_isrcs: unheld
+            .isrcs()
+            .take(CONFLICT_SAMPLE_SIZE)
+            .map(Isrc::into_string)
+            .collect(),
         conflicting_track_count,
         sample_isrcs,
         conflicting_grants,
@@ -241,6 +342,7 @@ pub fn execute(
         tracks: plan.slice.bitmap.clone(),
         track_count: plan.scope.tracks.len() as i64,
         tracks_hash: plan.slice.content_hash.clone(),
+        recordings: plan.slice.recordings.clone(),
         territories: serde_json::to_string(terms.territories())
             .map_err(|e| corrupt("territories", e))?,
         usages: serde_json::to_string(terms.usages()).map_err(|e| corrupt("usages", e))?,

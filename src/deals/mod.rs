@@ -4,8 +4,11 @@
 //! The rules themselves are `domain::deal` and `domain::terms`; this module
 //! loads, applies and stores.
 
+pub mod chain;
 pub mod execution;
+pub mod holdings;
 pub mod payments;
+pub mod received;
 pub mod schedule;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -139,8 +142,8 @@ fn parse_terms(
     licensor_org_id: &str,
     input: &TermSheetInput,
 ) -> Result<TermSheet, DealError> {
-    let (_, catalog) = execution::licensor_slice(conn, licensor_org_id, &input.slice_id)?;
-    let ctx = execution::terms_context(&catalog)?;
+    let (slice, catalog) = execution::licensor_slice(conn, licensor_org_id, &input.slice_id)?;
+    let ctx = execution::terms_context(conn, &catalog, &slice)?;
     TermSheet::parse(input, &ctx, Utc::now()).map_err(|e| DealError::Validation(e.nested("terms")))
 }
 
@@ -550,11 +553,7 @@ pub fn transition(
                     let report = execution::check(conn, &plan)?;
                     if !report.is_clear() {
                         return Err(DealError::Conflict {
-                            detail: format!(
-                                "the deal cannot execute: {} track(s) conflict with existing grants, {} holding gap(s); nothing was signed",
-                                report.conflicting_track_count,
-                                report.holding_gaps.len()
-                            ),
+                            detail: format!("{}; nothing was signed", report.summary()),
                             report: Some(Box::new(report)),
                         });
                     }
@@ -666,6 +665,9 @@ fn terminate_grant(
         reason,
         at,
     )?;
+    // Everything granted on from these rights loses its backing after the last day.
+    let ended = deals::find_grant(conn, &grant.id)?.ok_or(DealError::NotFound("grant"))?;
+    chain::grant_ended(conn, &ended, at)?;
     for installment in deals::installments_for_deal(conn, &deal.id)? {
         if installment.due_date >= effective
             && installment.paid_minor == 0

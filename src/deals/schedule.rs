@@ -37,7 +37,7 @@ fn deal_ref(deal: &DealRow) -> DealRef {
 }
 
 /// Tells both organizations, each with whether it is now expected to act.
-fn tell_parties(
+pub(crate) fn tell_parties(
     conn: &mut DbConnection,
     deal: &DealRow,
     event: &Event,
@@ -153,6 +153,9 @@ fn system_transition(
             }
         } else if let Some(grant) = deals::find_grant_for_deal(conn, &deal.id)? {
             deals::complete_grant(conn, &grant.id)?;
+            let completed =
+                deals::find_grant(conn, &grant.id)?.ok_or(DealError::NotFound("grant"))?;
+            super::chain::grant_ended(conn, &completed, at)?;
         }
         AuditEvent::new(
             if action == Action::Expire {

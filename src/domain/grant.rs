@@ -14,9 +14,10 @@
 //! before the track bitmaps are intersected, and the intersection is only
 //! materialized when there is a conflict to report.
 //!
-//! Track ids are per catalog: both scopes compared must come from the same
-//! catalog's id space. Comparing grants of different catalogs is meaningless
-//! (the caller must not do it).
+//! Tracks are recordings ([`RecordingSet`], by ISRC): grants made from
+//! different catalogs, or by different organizations along a chain of title,
+//! compare directly, so re-importing an ISRC into another catalog never opens a
+//! way around exclusivity.
 //!
 //! # Holdings
 //!
@@ -29,8 +30,8 @@
 use serde::Serialize;
 
 use crate::domain::period::Period;
+use crate::domain::recording::RecordingSet;
 use crate::domain::territory::Territories;
-use crate::domain::trackset::TrackSet;
 use crate::domain::usage::{Usage, Usages};
 
 /// How many track ids a conflict or shortfall report carries as a sample.
@@ -39,7 +40,7 @@ pub const CONFLICT_SAMPLE_SIZE: usize = 20;
 /// The rights of one grant (recorded at execution) or of a proposed one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrantScope {
-    pub tracks: TrackSet,
+    pub tracks: RecordingSet,
     pub territories: Territories,
     pub usages: Usages,
     pub period: Period,
@@ -74,7 +75,7 @@ impl GrantScope {
 pub struct Conflict {
     pub track_count: u64,
     /// The smallest conflicting track ids, at most [`CONFLICT_SAMPLE_SIZE`].
-    pub sample: Vec<u32>,
+    pub sample: Vec<i64>,
     pub territories: Territories,
     pub usages: Usages,
     pub period: Period,
@@ -136,7 +137,7 @@ pub struct ConflictReport<K> {
     /// Distinct tracks of `new` in at least one conflict.
     pub track_count: u64,
     /// The smallest of those ids, at most [`CONFLICT_SAMPLE_SIZE`].
-    pub sample: Vec<u32>,
+    pub sample: Vec<i64>,
     pub conflicts: Vec<(K, Conflict)>,
 }
 
@@ -146,7 +147,7 @@ pub fn conflict_report<'a, K>(
     existing: impl IntoIterator<Item = (K, &'a GrantScope)>,
 ) -> Option<ConflictReport<K>> {
     let mut conflicts = Vec::new();
-    let mut affected = TrackSet::new();
+    let mut affected = RecordingSet::new();
     for (key, grant) in existing {
         if let Some(c) = conflict(new, grant) {
             affected.union_with(&new.tracks.intersection(&grant.tracks));
@@ -163,24 +164,29 @@ pub fn conflict_report<'a, K>(
     })
 }
 
-/// The tracks of `catalog_all` that could still be granted with `wanted`:
-/// the catalog minus the tracks of every existing grant that would conflict
-/// with such a grant.
+/// Whether an existing grant keeps its recordings from being granted with
+/// `wanted` (the overlap rule, tracks aside).
+pub fn blocks(wanted: &RightsQuery, grant: &GrantScope) -> bool {
+    window_overlap(
+        wanted.exclusive,
+        (&wanted.territories, &wanted.usages, &wanted.period),
+        grant.exclusive,
+        (&grant.territories, &grant.usages, &grant.period),
+    )
+    .is_some()
+}
+
+/// The recordings of `catalog_all` that could still be granted with `wanted`:
+/// the catalog minus the recordings of every existing grant that would
+/// conflict with such a grant.
 pub fn available<'a>(
-    catalog_all: &TrackSet,
+    catalog_all: &RecordingSet,
     wanted: &RightsQuery,
     existing: impl IntoIterator<Item = &'a GrantScope>,
-) -> TrackSet {
+) -> RecordingSet {
     let mut out = catalog_all.clone();
     for grant in existing {
-        let blocks = window_overlap(
-            wanted.exclusive,
-            (&wanted.territories, &wanted.usages, &wanted.period),
-            grant.exclusive,
-            (&grant.territories, &grant.usages, &grant.period),
-        )
-        .is_some();
-        if blocks {
+        if blocks(wanted, grant) {
             out.subtract(&grant.tracks);
             if out.is_empty() {
                 break;
@@ -197,6 +203,10 @@ pub struct Holding {
     pub usages: Usages,
     pub period: Period,
     pub sublicensable: bool,
+    /// Whether it may be granted on exclusively: a self-declared holding may be
+    /// (Cadenza cannot see outside itself); rights received through a grant only
+    /// when that grant was exclusive.
+    pub exclusive: bool,
 }
 
 /// Where a grant stands: in force, ended early by termination, or run to its end.
@@ -211,6 +221,29 @@ pub enum GrantStatus {
 crate::domain::stored::stored_enum! {
     GrantStatus { Active = "active", Terminated = "terminated", Completed = "completed" }
     unknown struct UnknownGrantStatus = "unknown grant status `{0}`"
+}
+
+/// Why a grant lost (some of) its backing.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, Serialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LossCause {
+    /// The grant its rights were received through was terminated or ran out.
+    UpstreamGrantEnded,
+    /// The self-declared holding it was cut from no longer covers it.
+    HoldingCut,
+    /// A grant further up the chain ended or lost its own backing.
+    UpstreamBackingLost,
+}
+
+crate::domain::stored::stored_enum! {
+    LossCause {
+        UpstreamGrantEnded = "upstream_grant_ended",
+        HoldingCut = "holding_cut",
+        UpstreamBackingLost = "upstream_backing_lost",
+    }
+    unknown struct UnknownLossCause = "unknown backing loss cause `{0}`"
 }
 
 /// One dimension of a grant that the holding does not cover.
@@ -229,6 +262,16 @@ pub enum HoldingGap {
     },
     /// Usages asked for but not held.
     Usages { held: Usages, missing: Vec<Usage> },
+    /// An exclusive grant asked of rights received non-exclusively.
+    Exclusivity,
+    /// The grant the rights were received through ended, or lost its own
+    /// backing further up the chain, from `since`, for `track_count` of the
+    /// tracks asked for.
+    BackingEnded {
+        upstream_grant_id: String,
+        since: chrono::NaiveDate,
+        track_count: u64,
+    },
 }
 
 fn missing_territories(held: &Territories, wanted: &Territories) -> Territories {
@@ -241,8 +284,9 @@ fn missing_territories(held: &Territories, wanted: &Territories) -> Territories 
 }
 
 /// Whether `holding` covers `scope` (tracks aside): sublicensable, and the
-/// period, territories and usages all held. On failure, every gap, in the
-/// order sublicensable, period, territories, usages (never empty).
+/// period, territories and usages all held, and exclusivity where asked. On
+/// failure, every gap, in the order sublicensable, period, territories,
+/// usages, exclusivity (never empty).
 pub fn holding_covers(holding: &Holding, scope: &GrantScope) -> Result<(), Vec<HoldingGap>> {
     let mut gaps = Vec::new();
     if !holding.sublicensable {
@@ -270,6 +314,9 @@ pub fn holding_covers(holding: &Holding, scope: &GrantScope) -> Result<(), Vec<H
                 .collect(),
         });
     }
+    if scope.exclusive && !holding.exclusive {
+        gaps.push(HoldingGap::Exclusivity);
+    }
     if gaps.is_empty() {
         Ok(())
     } else {
@@ -280,7 +327,7 @@ pub fn holding_covers(holding: &Holding, scope: &GrantScope) -> Result<(), Vec<H
 /// Tracks whose rights differ from the catalog's holding terms.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HoldingOverride {
-    pub tracks: TrackSet,
+    pub tracks: RecordingSet,
     pub holding: Holding,
 }
 
@@ -289,7 +336,7 @@ pub struct HoldingOverride {
 pub struct HoldingShortfall {
     pub track_count: u64,
     /// The smallest affected ids, at most [`CONFLICT_SAMPLE_SIZE`].
-    pub sample: Vec<u32>,
+    pub sample: Vec<i64>,
     pub gaps: Vec<HoldingGap>,
 }
 
@@ -334,6 +381,80 @@ pub fn holding_covers_tracks(
     }
 }
 
+/// The tracks of `scope` whose holding (an override's where they are in one,
+/// `default` otherwise) falls short, with every gap found; `None` when all
+/// are covered. What a holding cut takes away from an existing grant.
+pub fn uncovered(
+    default: &Holding,
+    overrides: &[HoldingOverride],
+    scope: &GrantScope,
+) -> Option<(RecordingSet, Vec<HoldingGap>)> {
+    let mut lost = RecordingSet::new();
+    let mut gaps: Vec<HoldingGap> = Vec::new();
+    let mut rest = scope.tracks.clone();
+    let mut judge = |holding: &Holding, tracks: RecordingSet| {
+        if let Err(found) = holding_covers(holding, scope) {
+            lost.union_with(&tracks);
+            for gap in found {
+                if !gaps.contains(&gap) {
+                    gaps.push(gap);
+                }
+            }
+        }
+    };
+    for o in overrides {
+        let mine = scope.tracks.intersection(&o.tracks);
+        if mine.is_empty() {
+            continue;
+        }
+        rest.subtract(&o.tracks);
+        judge(&o.holding, mine);
+    }
+    if !rest.is_empty() {
+        judge(default, rest);
+    }
+    (!lost.is_empty()).then_some((lost, gaps))
+}
+
+/// How much of `offered` a platform already holds, per territory of `asked`:
+/// each source (a catalog's holding or a received grant) counts in the
+/// territories it covers. Territories come back in code order; a worldwide
+/// `asked` is answered as one entry, `worldwide`, counting sources that hold
+/// worldwide rights. Also the distinct recordings held from any source.
+pub fn held_overlap(
+    offered: &RecordingSet,
+    asked: &Territories,
+    sources: &[(Territories, RecordingSet)],
+) -> (u64, Vec<(String, u64)>) {
+    let mut any = RecordingSet::new();
+    for (_, held) in sources {
+        any.union_with(&offered.intersection(held));
+    }
+    let per = |covers: &dyn Fn(&Territories) -> bool| {
+        let mut held_here = RecordingSet::new();
+        for (_, held) in sources.iter().filter(|(t, _)| covers(t)) {
+            held_here.union_with(&offered.intersection(held));
+        }
+        held_here.len()
+    };
+    let by_territory = match asked {
+        Territories::Worldwide => vec![(
+            "worldwide".to_string(),
+            per(&|t: &Territories| t.is_worldwide()),
+        )],
+        Territories::Only(codes) => codes
+            .iter()
+            .map(|&code| {
+                (
+                    code.as_str().to_string(),
+                    per(&|t: &Territories| t.contains(code)),
+                )
+            })
+            .collect(),
+    };
+    (any.len(), by_territory)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,7 +485,7 @@ mod tests {
         Usages::new(list.iter().copied().collect()).expect("non-empty")
     }
 
-    fn tracks(ids: &[u32]) -> TrackSet {
+    fn tracks(ids: &[i64]) -> RecordingSet {
         ids.iter().copied().collect()
     }
 
@@ -476,14 +597,14 @@ mod tests {
     #[test]
     fn sample_is_bounded() {
         let a = GrantScope {
-            tracks: TrackSet::from_range(0..1_000),
+            tracks: RecordingSet::from_range(0..1_000),
             ..base()
         };
         let c = conflict(&a, &a.clone()).expect("conflict");
         assert_eq!(c.track_count, 1_000);
         assert_eq!(
             c.sample,
-            (0..CONFLICT_SAMPLE_SIZE as u32).collect::<Vec<_>>()
+            (0..CONFLICT_SAMPLE_SIZE as i64).collect::<Vec<_>>()
         );
     }
 
@@ -512,7 +633,7 @@ mod tests {
 
     #[test]
     fn availability_removes_only_blocking_grants() {
-        let all = TrackSet::from_range(0..10);
+        let all = RecordingSet::from_range(0..10);
         let exclusive_cn = GrantScope {
             tracks: tracks(&[1, 2]),
             territories: only(&["CN"]),
@@ -536,10 +657,10 @@ mod tests {
         };
         // A non-exclusive ask is blocked by exclusive grants only.
         let got = available(&all, &non_exclusive_ask, &grants);
-        assert_eq!(got.iter().collect::<Vec<_>>(), vec![0, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(got.keys().collect::<Vec<_>>(), vec![0, 3, 4, 5, 6, 7, 8, 9]);
         // An exclusive ask is blocked by any overlapping grant.
         let got = available(&all, &base().rights(), &grants);
-        assert_eq!(got.iter().collect::<Vec<_>>(), vec![0, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(got.keys().collect::<Vec<_>>(), vec![0, 4, 5, 6, 7, 8, 9]);
         // A later period is free.
         let later = RightsQuery {
             period: period("2030-01-01", "2030-12-31"),
@@ -558,7 +679,66 @@ mod tests {
             ]),
             period: period("2026-01-01", "2030-12-31"),
             sublicensable: true,
+            exclusive: true,
         }
+    }
+
+    #[test]
+    fn received_rights_are_granted_exclusively_only_if_received_so() {
+        let received = Holding {
+            exclusive: false,
+            ..holding()
+        };
+        assert_eq!(
+            holding_covers(&received, &base()),
+            Err(vec![HoldingGap::Exclusivity])
+        );
+        let shared = GrantScope {
+            exclusive: false,
+            ..base()
+        };
+        assert_eq!(holding_covers(&received, &shared), Ok(()));
+    }
+
+    #[test]
+    fn overlap_counts_each_territory_from_the_sources_that_cover_it() {
+        let offered = tracks(&[1, 2, 3, 4, 5]);
+        let sources = vec![
+            (only(&["JP"]), tracks(&[1, 2, 9])),
+            (only(&["JP", "KR"]), tracks(&[2, 3])),
+            (Territories::Worldwide, tracks(&[5])),
+        ];
+        let (held, by) = held_overlap(&offered, &only(&["JP", "KR", "TW"]), &sources);
+        assert_eq!(held, 4);
+        assert_eq!(
+            by,
+            vec![
+                ("JP".to_string(), 4),
+                ("KR".to_string(), 2),
+                ("TW".to_string(), 1)
+            ]
+        );
+        let (_, by) = held_overlap(&offered, &Territories::Worldwide, &sources);
+        assert_eq!(by, vec![("worldwide".to_string(), 1)]);
+    }
+
+    #[test]
+    fn uncovered_names_the_tracks_a_cut_takes_away() {
+        assert_eq!(uncovered(&holding(), &[], &base()), None);
+        let cut = Holding {
+            territories: only(&["HK"]),
+            ..holding()
+        };
+        let (lost, gaps) = uncovered(&cut, &[], &base()).expect("CN is no longer held");
+        assert_eq!(lost, base().tracks);
+        assert_eq!(gaps.len(), 1);
+        // An override keeping CN for tracks 1 and 2 saves them.
+        let keep = HoldingOverride {
+            tracks: tracks(&[1, 2]),
+            holding: holding(),
+        };
+        let (lost, _) = uncovered(&cut, std::slice::from_ref(&keep), &base()).expect("3, 4 lost");
+        assert_eq!(lost.keys().collect::<Vec<_>>(), vec![3, 4]);
     }
 
     #[test]
@@ -716,7 +896,7 @@ mod tests {
 
     fn arb_scope() -> impl Strategy<Value = GrantScope> {
         (
-            proptest::collection::btree_set(0u32..30, 0..12),
+            proptest::collection::btree_set(0i64..30, 0..12),
             arb_territories(),
             arb_usages(),
             arb_period(),
@@ -749,7 +929,7 @@ mod tests {
 
     /// Naive cell check: a (track, place, usage, day) held by both.
     fn common_cells(a: &GrantScope, b: &GrantScope) -> usize {
-        let tracks: BTreeSet<u32> = a.tracks.iter().filter(|t| b.tracks.contains(*t)).collect();
+        let tracks: BTreeSet<i64> = a.tracks.keys().filter(|t| b.tracks.contains(*t)).collect();
         let places = places(&a.territories)
             .intersection(&places(&b.territories))
             .count();
@@ -772,8 +952,8 @@ mod tests {
                 Some(c) => {
                     prop_assert!(any_exclusive);
                     prop_assert!(cells > 0);
-                    let shared: Vec<u32> =
-                        a.tracks.iter().filter(|t| b.tracks.contains(*t)).collect();
+                    let shared: Vec<i64> =
+                        a.tracks.keys().filter(|t| b.tracks.contains(*t)).collect();
                     prop_assert_eq!(c.track_count, shared.len() as u64);
                     prop_assert_eq!(&c.sample, &shared[..shared.len().min(CONFLICT_SAMPLE_SIZE)]);
                     prop_assert_eq!(days(&c.period), days(&a.period).intersection(&days(&b.period)).copied().collect::<BTreeSet<_>>());
@@ -784,11 +964,11 @@ mod tests {
 
         #[test]
         fn available_tracks_never_conflict(
-            all_ids in proptest::collection::btree_set(0u32..30, 0..30),
+            all_ids in proptest::collection::btree_set(0i64..30, 0..30),
             existing in proptest::collection::vec(arb_scope(), 0..5),
             ask in arb_scope(),
         ) {
-            let all: TrackSet = all_ids.into_iter().collect();
+            let all: RecordingSet = all_ids.into_iter().collect();
             let free = available(&all, &ask.rights(), &existing);
             prop_assert!(free.is_subset(&all));
             let granted = GrantScope { tracks: free.clone(), ..ask.clone() };
@@ -796,7 +976,7 @@ mod tests {
                 prop_assert!(conflict(&granted, g).is_none());
             }
             // Maximal: every track left out would conflict with some grant.
-            for t in all.difference(&free).iter() {
+            for t in all.difference(&free).keys() {
                 let one = GrantScope { tracks: [t].into_iter().collect(), ..ask.clone() };
                 prop_assert!(existing.iter().any(|g| conflict(&one, g).is_some()));
             }

@@ -4,6 +4,7 @@
 //!
 //! - values: [`isrc`], [`territory`], [`usage`], [`money`], [`period`], [`account`], [`role`]
 //! - catalogs: [`track`] (an imported row), [`trackset`] (Roaring bitmaps of track ids),
+//!   [`recording`] (sets of recordings by ISRC, comparable across catalogs),
 //!   [`selector`] (how a slice is cut)
 //! - deals: [`terms`] (term sheets, canonical hash, diff), [`deal`] (the negotiation
 //!   state machine), [`grant`] (rights overlap and the exclusivity rule)
@@ -19,6 +20,7 @@ pub mod listing;
 pub mod money;
 pub mod notification;
 pub mod period;
+pub mod recording;
 pub mod role;
 pub mod royalty;
 pub mod selector;

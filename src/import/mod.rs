@@ -9,6 +9,7 @@
 //! catalog already holds is skipped (counted, not an error), which makes a re-run
 //! of the same file a no-op.
 
+mod copy;
 pub mod generate;
 mod rows;
 pub mod usage_report;
@@ -22,11 +23,13 @@ use serde::Serialize;
 use crate::db::audit::AuditEvent;
 use crate::db::catalogs::{self, Catalog, TrackRow};
 use crate::db::{now, write_transaction, DbConnection, DbError};
+use crate::domain::recording::RecordingSet;
 use crate::domain::selector::{
     fold_key, AttributeKind, IndexedTrack, MemoryIndex, MemoryIndexBuilder,
 };
 use crate::domain::track::Track;
 
+pub use copy::copy_tracks;
 pub use rows::ImportFormat;
 
 /// Rows written per bulk statement (bounded memory, few round trips).
@@ -73,6 +76,9 @@ pub enum ImportError {
     Read(String),
     #[error("the catalog cannot hold more than {0} tracks")]
     CatalogFull(u64),
+    /// A catalog received through a grant holds exactly the grant's tracks.
+    #[error("this catalog was received through grant {0}: its tracks are the grant's, nothing can be imported into it")]
+    Received(String),
     #[error(transparent)]
     Database(#[from] DbError),
     #[error("{0}")]
@@ -109,6 +115,9 @@ pub fn import_tracks(
         // Re-read under the lock: a concurrent import may have grown the catalog.
         let catalog = catalogs::find_catalog(conn, &catalog.id)?
             .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+        if let Some(grant_id) = &catalog.backing_grant_id {
+            return Err(ImportError::Received(grant_id.clone()));
+        }
         let mut existing = if catalog.track_count > 0 {
             catalogs::isrc_keys(conn, catalog.no)?
         } else {
@@ -188,6 +197,8 @@ struct ImportRun {
     display: HashMap<(AttributeKind, String), String>,
     report: ImportReport,
     rows_seen: u64,
+    /// The recordings this import adds, merged into the catalog's at the end.
+    recordings: Vec<i64>,
 }
 
 impl ImportRun {
@@ -207,6 +218,7 @@ impl ImportRun {
             display: HashMap::new(),
             report: ImportReport::default(),
             rows_seen: 0,
+            recordings: Vec::new(),
         }
     }
 
@@ -286,6 +298,7 @@ impl ImportRun {
             release_date: track.release_date,
         });
         self.report.imported += 1;
+        self.recordings.push(isrc_key);
         self.batch.push(TrackRow {
             catalog_no: self.catalog_no,
             track_id: id as i32,
@@ -356,6 +369,9 @@ impl ImportRun {
                 (kind.as_str().to_string(), key, shown, set)
             });
             catalogs::merge_postings(conn, catalog.no, postings)?;
+            let mut recordings = catalogs::catalog_recordings(conn, catalog.no)?;
+            recordings.union_with(&RecordingSet::from_keys(self.recordings));
+            catalogs::set_catalog_recordings(conn, catalog.no, &recordings)?;
         }
         let total = catalog.track_count as u64 + report.imported;
         catalogs::set_track_count(conn, catalog.no, total as i64, now())?;

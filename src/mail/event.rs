@@ -107,6 +107,15 @@ pub enum Event {
         actor: Actor,
         reason: Option<String>,
     },
+    /// A grant's rights lost (some of) their backing up the chain of title.
+    GrantBackingLost {
+        deal: DealRef,
+        grant_id: String,
+        upstream_grant_id: Option<String>,
+        track_count: u64,
+        lost_from: NaiveDate,
+        detail: String,
+    },
     InstallmentDue {
         deal: DealRef,
         installment: InstallmentRef,
@@ -137,6 +146,7 @@ impl Event {
             Event::DealSigned { .. } => NotificationKind::DealSigned,
             Event::DealExecuted { .. } => NotificationKind::DealExecuted,
             Event::DealTerminated { .. } => NotificationKind::DealTerminated,
+            Event::GrantBackingLost { .. } => NotificationKind::GrantBackingLost,
             Event::InstallmentDue { .. } => NotificationKind::InstallmentDue,
             Event::InstallmentOverdue { .. } => NotificationKind::InstallmentOverdue,
             Event::OfferMatchedRequest { .. } => NotificationKind::OfferMatchedRequest,
@@ -156,6 +166,7 @@ impl Event {
             | Event::DealSigned { deal, .. }
             | Event::DealExecuted { deal, .. }
             | Event::DealTerminated { deal, .. }
+            | Event::GrantBackingLost { deal, .. }
             | Event::InstallmentDue { deal, .. }
             | Event::InstallmentOverdue { deal, .. } => ("deal", &deal.id),
             Event::OfferMatchedRequest { request, .. } => ("request", &request.id),
@@ -213,6 +224,11 @@ impl Event {
             Event::DealTerminated { actor, .. } => {
                 format!("{} terminated the deal.", actor.name)
             }
+            Event::GrantBackingLost {
+                track_count,
+                lost_from,
+                ..
+            } => format!("{track_count} licensed tracks lose their backing from {lost_from}."),
             Event::InstallmentDue { installment, .. } => format!(
                 "{} {} due on {}.",
                 installment.amount, installment.currency, installment.due_date

@@ -101,6 +101,14 @@ fn samples() -> Vec<Event> {
             actor: actor(),
             reason: Some("Unpaid installment".into()),
         },
+        Event::GrantBackingLost {
+            deal: deal(),
+            grant_id: "0193-grant".into(),
+            upstream_grant_id: Some("0193-upstream".into()),
+            track_count: 412_000,
+            lost_from: "2027-07-01".parse().unwrap(),
+            detail: "grant 0193-upstream was terminated".into(),
+        },
         Event::InstallmentDue {
             deal: deal(),
             installment: installment(),

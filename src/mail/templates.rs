@@ -55,6 +55,7 @@ const SOURCES: &[[(&str, &str); 3]] = &[
     triplet!("deal_signed"),
     triplet!("deal_executed"),
     triplet!("deal_terminated"),
+    triplet!("grant_backing_lost"),
     triplet!("installment_due"),
     triplet!("installment_overdue"),
     triplet!("offer_matched_request"),

@@ -65,13 +65,15 @@ pub fn create(
         Some(s) => catalogs::find_catalog(conn, &s.catalog_id)?,
         None => None,
     };
-    let sheet = match &catalog {
-        Some(catalog) => {
-            TermSheet::parse(&terms, &crate::catalogs::terms_context(catalog)?, started)
-                .map_err(|e| errors.0.extend(e.nested("terms").0))
-                .ok()
-        }
-        None => None,
+    let sheet = match (&slice, &catalog) {
+        (Some(slice), Some(catalog)) => TermSheet::parse(
+            &terms,
+            &crate::catalogs::terms_context(conn, catalog, slice)?,
+            started,
+        )
+        .map_err(|e| errors.0.extend(e.nested("terms").0))
+        .ok(),
+        _ => None,
     };
     if let Some(audience) = &audience {
         if let Err(MarketError::Validation(e)) = check_targets(conn, &requested_targets, audience) {

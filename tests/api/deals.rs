@@ -1282,7 +1282,7 @@ async fn concurrent_signatures_never_grant_a_track_twice(backend: Backend) {
         .clone();
     assert_eq!(grants.len(), executed.len());
     use cadenza::domain::grant::{conflict, GrantScope};
-    let tracks: cadenza::domain::trackset::TrackSet = (0..m.slice_tracks as u32).collect();
+    let tracks = cadenza::domain::recording::RecordingSet::from_range(0..m.slice_tracks as u64);
     let scopes: Vec<GrantScope> = grants
         .iter()
         .map(|g| GrantScope {

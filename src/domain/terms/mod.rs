@@ -11,8 +11,14 @@
 //!   Top level has exactly these 15 keys: `clauses`, `currency`, `end_date`,
 //!   `exclusive`, `installments`, `minimum_guarantee`, `per_stream_rate`,
 //!   `respond_by`, `revenue_share_percent`, `slice_id`, `start_date`,
-//!   `sublicensable`, `territories`, `upfront_fee`, `usages`; each installment
-//!   has `amount` and `due_date`.
+//!   `sublicensable`, `territories`, `upfront_fee`, `usages`, plus
+//!   `tracks_hash` (16 keys) in every revision proposed since the terms commit
+//!   to the tracks; each installment has `amount` and `due_date`.
+//! - `tracks_hash`: the slice's content hash, lowercase hex SHA-256 over its
+//!   ISRCs sorted in byte order, each followed by `\n` (see
+//!   `domain::recording`); filled in from the slice when terms are proposed, so
+//!   a signature commits to exactly the recordings. Revisions from before it
+//!   existed have no such key (not `null`), which keeps their hashes unchanged.
 //! - Absent optionals are `null` (never omitted): `upfront_fee`,
 //!   `minimum_guarantee`, `per_stream_rate`, `revenue_share_percent`,
 //!   `clauses` (blank clauses count as absent), `respond_by`.
@@ -143,6 +149,12 @@ pub struct TermSheetInput {
     /// RFC 3339 instant by which the other party must answer.
     #[schema(format = DateTime, example = "2026-12-31T00:00:00Z")]
     pub respond_by: Option<String>,
+    /// SHA-256 over the slice's sorted ISRCs (`docs/negotiation.md`). Filled in
+    /// by the server from the slice; a client may send it to pin the tracks it
+    /// read, and the terms are refused if the slice does not hash to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!(null))]
+    pub tracks_hash: Option<String>,
 }
 
 /// One installment as sent.
@@ -162,6 +174,32 @@ pub struct TermsContext {
     pub usages: Usages,
     pub period: Period,
     pub sublicensable: bool,
+    /// Whether the holding may be granted on exclusively (rights received
+    /// through a non-exclusive grant may not).
+    pub exclusive: bool,
+    /// For rights received through a grant: that grant, and the day its
+    /// backing ended as a whole, if it did. Messages name it.
+    pub upstream: Option<UpstreamContext>,
+    /// The slice's content hash: what the terms commit to.
+    pub tracks_hash: String,
+}
+
+/// The upstream grant a received catalog's rights come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamContext {
+    pub grant_id: String,
+    /// Set when the grant was terminated or ran out: nothing can be passed on.
+    pub ended_on: Option<NaiveDate>,
+}
+
+impl TermsContext {
+    /// Whose rights the terms must fit in, for messages.
+    pub(crate) fn holder(&self) -> String {
+        match &self.upstream {
+            Some(u) => format!("upstream grant {}", u.grant_id),
+            None => "the catalog".to_string(),
+        }
+    }
 }
 
 /// One payment due, in the term sheet's currency.
@@ -191,6 +229,8 @@ pub struct TermSheet {
     installments: Vec<Installment>,
     clauses: Option<String>,
     respond_by: Option<DateTime<Utc>>,
+    /// `None` only in revisions proposed before the terms committed to the tracks.
+    tracks_hash: Option<String>,
 }
 
 /// One term that differs between two revisions, as canonical JSON values.
@@ -203,8 +243,9 @@ pub struct TermChange {
 }
 
 /// The term keys in the order the spec lists them, which is the order of a diff.
-pub const TERM_FIELDS: [&str; 15] = [
+pub const TERM_FIELDS: [&str; 16] = [
     "slice_id",
+    "tracks_hash",
     "territories",
     "usages",
     "start_date",
@@ -297,6 +338,11 @@ impl TermSheet {
         self.respond_by
     }
 
+    /// SHA-256 over the slice's sorted ISRCs, when the revision commits to it.
+    pub fn tracks_hash(&self) -> Option<&str> {
+        self.tracks_hash.as_deref()
+    }
+
     /// `upfront_fee + minimum_guarantee`: what the installments add up to.
     pub fn scheduled_total(&self) -> Decimal {
         // Both fit in i64 minor units, so their sum fits in a Decimal.
@@ -335,6 +381,7 @@ impl TermSheet {
                 .collect(),
             clauses: self.clauses.clone(),
             respond_by: self.respond_by.map(format_instant),
+            tracks_hash: self.tracks_hash.clone(),
         }
     }
 
@@ -411,6 +458,11 @@ impl TermSheet {
         m.insert("installments".into(), Value::Array(installments));
         m.insert("clauses".into(), optional(input.clauses));
         m.insert("respond_by".into(), optional(input.respond_by));
+        // Absent (not null) in revisions from before the terms committed to the
+        // tracks, so their canonical JSON and hash stay exactly what was signed.
+        if let Some(hash) = input.tracks_hash {
+            m.insert("tracks_hash".into(), text(hash));
+        }
         m
     }
 }

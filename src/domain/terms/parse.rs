@@ -231,6 +231,37 @@ pub(super) fn parse_terms(
         parse_instant,
     );
 
+    let tracks_hash = match moment {
+        Some((ctx, _)) => {
+            if let Some(sent) = input
+                .tracks_hash
+                .as_deref()
+                .filter(|h| *h != ctx.tracks_hash)
+            {
+                errors.push(
+                    "tracks_hash",
+                    format!(
+                        "{sent} is not the slice's tracks hash ({}): the slice is not the one you read",
+                        ctx.tracks_hash
+                    ),
+                );
+            }
+            Some(ctx.tracks_hash.clone())
+        }
+        None => {
+            let stored = input.tracks_hash.clone();
+            if stored.as_deref().is_some_and(|h| {
+                h.len() != 64
+                    || !h
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            }) {
+                errors.push("tracks_hash", "must be 64 lowercase hexadecimal digits");
+            }
+            stored
+        }
+    };
+
     if let Some((ctx, now)) = moment {
         check_holding(&mut errors, input, ctx, start, end, &territories, &usages);
         if let Some(respond_by) = respond_by.value() {
@@ -282,6 +313,7 @@ pub(super) fn parse_terms(
             installments,
             clauses,
             respond_by: respond_by.value(),
+            tracks_hash,
         }),
         // Every field that failed pushed an error, so this is unreachable; it
         // is still answered as an error rather than a panic.
@@ -394,6 +426,16 @@ pub(super) fn check_holding(
     territories: &Option<Territories>,
     usages: &Option<Usages>,
 ) {
+    let holder = ctx.holder();
+    if let Some(ended) = ctx.upstream.as_ref().and_then(|u| u.ended_on) {
+        errors.push(
+            "slice_id",
+            format!(
+                "{holder} ended on {}: its rights can no longer be passed on",
+                format_date(ended)
+            ),
+        );
+    }
     // Per entry, so a form can mark exactly what is not held; only once the
     // list itself parsed, to avoid a second error on a bad entry.
     if territories.is_some() && !ctx.territories.is_worldwide() {
@@ -401,13 +443,13 @@ pub(super) fn check_holding(
             if item.eq_ignore_ascii_case(WORLDWIDE) {
                 errors.push(
                     format!("territories[{i}]"),
-                    "the catalog does not hold worldwide rights",
+                    format!("{holder} does not hold worldwide rights"),
                 );
             } else if let Ok(t) = Territory::parse(item) {
                 if !ctx.territories.contains(t) {
                     errors.push(
                         format!("territories[{i}]"),
-                        format!("{t} is not among the catalog's territories"),
+                        format!("{t} is not among {holder}'s territories"),
                     );
                 }
             }
@@ -419,7 +461,7 @@ pub(super) fn check_holding(
                 if !ctx.usages.contains(u) {
                     errors.push(
                         format!("usages[{i}]"),
-                        format!("{u} is not among the catalog's usages"),
+                        format!("{u} is not among {holder}'s usages"),
                     );
                 }
             }
@@ -430,7 +472,7 @@ pub(super) fn check_holding(
         errors.push(
             "start_date",
             format!(
-                "{} is before the catalog's holding starts ({})",
+                "{} is before {holder}'s period starts ({})",
                 format_date(start),
                 format_date(holding.start)
             ),
@@ -440,7 +482,7 @@ pub(super) fn check_holding(
         errors.push(
             "end_date",
             format!(
-                "{} is after the catalog's holding ends ({})",
+                "{} is after {holder}'s period ends ({})",
                 format_date(end),
                 format_date(holding.end)
             ),
@@ -449,7 +491,13 @@ pub(super) fn check_holding(
     if input.sublicensable && !ctx.sublicensable {
         errors.push(
             "sublicensable",
-            "the catalog's holding does not allow sublicensing further",
+            format!("{holder} does not allow sublicensing further"),
+        );
+    }
+    if input.exclusive && !ctx.exclusive {
+        errors.push(
+            "exclusive",
+            format!("{holder} is not exclusive, so its rights cannot be passed on exclusively"),
         );
     }
 }

@@ -46,8 +46,14 @@ fn ctx() -> TermsContext {
         usages: Usages::all(),
         period: Period::new(date("2020-01-01"), date("2039-12-31")).unwrap(),
         sublicensable: true,
+        exclusive: true,
+        upstream: None,
+        tracks_hash: s(EMPTY_SLICE_HASH),
     }
 }
+
+/// SHA-256 of no ISRCs at all: the content hash of an empty slice.
+const EMPTY_SLICE_HASH: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 fn parse(input: &TermSheetInput) -> Result<TermSheet, ValidationErrors> {
     TermSheet::parse(input, &ctx(), now())
@@ -90,9 +96,12 @@ fn the_spec_example_parses() {
     assert!(!t.exclusive());
 }
 
+/// Revisions proposed before the terms committed to the tracks read back with
+/// exactly the canonical JSON and hash that were signed.
 #[test]
 fn golden_canonical_json_and_hash_of_the_spec_example() {
-    let t = sheet(&input());
+    let t = TermSheet::from_stored(&input()).expect("the spec example is valid");
+    assert_eq!(t.tracks_hash(), None);
     assert_eq!(
         t.canonical_json(),
         concat!(
@@ -108,6 +117,37 @@ fn golden_canonical_json_and_hash_of_the_spec_example() {
     );
     assert_eq!(t.hash(), SPEC_EXAMPLE_HASH);
     assert_eq!(t.hash().len(), 64);
+}
+
+/// Terms proposed now carry the slice's tracks hash, between `territories` and
+/// `upfront_fee` in key order; a stored revision reads it back unchanged.
+#[test]
+fn proposed_terms_commit_to_the_slice_tracks() {
+    let t = sheet(&input());
+    assert_eq!(t.tracks_hash(), Some(EMPTY_SLICE_HASH));
+    let json = t.canonical_json();
+    assert!(json.contains(&format!(
+        r#""territories":["CN","HK"],"tracks_hash":"{EMPTY_SLICE_HASH}","upfront_fee""#
+    )));
+    assert_ne!(t.hash(), SPEC_EXAMPLE_HASH);
+    let stored = TermSheet::from_stored(&t.to_input()).expect("stored terms read back");
+    assert_eq!(stored.hash(), t.hash());
+    let diff = TermSheet::from_stored(&input()).expect("valid").diff(&t);
+    assert_eq!(diff.len(), 1);
+    assert_eq!(diff[0].field, "tracks_hash");
+}
+
+#[test]
+fn a_pinned_tracks_hash_must_match_the_slice() {
+    let mut pinned = input();
+    pinned.tracks_hash = Some(s(EMPTY_SLICE_HASH));
+    assert_eq!(sheet(&pinned), sheet(&input()));
+    pinned.tracks_hash = Some("0".repeat(64));
+    let errors = parse(&pinned).expect_err("another slice's hash is refused");
+    assert_eq!(errors.0[0].field, "tracks_hash");
+    let mut stored = input();
+    stored.tracks_hash = Some(s("not hex"));
+    assert!(TermSheet::from_stored(&stored).is_err());
 }
 
 #[test]
@@ -136,7 +176,8 @@ fn reformatted_terms_hash_identically() {
 fn serializes_back_to_the_input_shape() {
     let t = sheet(&input());
     let v = serde_json::to_value(&t).unwrap();
-    let expected: Value = serde_json::from_str(SPEC_EXAMPLE).unwrap();
+    let mut expected: Value = serde_json::from_str(SPEC_EXAMPLE).unwrap();
+    expected["tracks_hash"] = Value::String(s(EMPTY_SLICE_HASH));
     assert_eq!(v, expected);
     let back: TermSheetInput = serde_json::from_value(v).unwrap();
     assert_eq!(sheet(&back), t);
@@ -667,6 +708,7 @@ impl Generated {
             installments,
             clauses: Some(s("Standard clauses.")),
             respond_by: Some(respond_by),
+            tracks_hash: None,
         }
     }
 }
@@ -830,7 +872,7 @@ proptest! {
         prop_assert_eq!(a.hash(), b.hash());
         prop_assert_eq!(&a, &b);
         // The canonical spelling is what a TermSheet serializes to, and parses back equal.
-        prop_assert_eq!(a.to_input(), plain);
+        prop_assert_eq!(a.to_input(), TermSheetInput { tracks_hash: Some(s(EMPTY_SLICE_HASH)), ..plain });
         prop_assert_eq!(sheet(&b.to_input()), b);
     }
 
