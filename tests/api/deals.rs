@@ -1188,13 +1188,34 @@ async fn deals_expire_when_respond_by_passes(backend: Backend) {
         .assert_problem(412);
 }
 
-/// 50 exclusive deals over the same tracks, in windows (territory × year) where
-/// pairs collide, all signed at the same moment: whatever the interleaving, no
-/// two executed grants overlap, and every refused deal really collides with an
-/// executed one (so the executed set is as large as the rule allows).
+/// 50 exclusive deals over the same recordings, in windows (territory × year)
+/// where pairs collide, all signed at the same moment: whatever the
+/// interleaving, no two executed grants overlap, and every refused deal really
+/// collides with an executed one (so the executed set is as large as the rule
+/// allows). Half the deals are cut from a second catalog of the licensor that
+/// holds the same ISRCs (a label feed imported separately): rights are per
+/// recording, so the catalogs share one exclusivity ledger.
 async fn concurrent_signatures_never_grant_a_track_twice(backend: Backend) {
     let m = market(backend, true).await;
     let app = &m.app;
+    let feed = app
+        .post(
+            "/api/v1/catalogs",
+            Some(&m.licensor.access_token),
+            &json!({"name": "TME label feed", "territories": ["CN", "HK", "TW", "MO"], "usages": ["interactive_streaming", "non_interactive_streaming", "download"],
+                    "holding_start": "2020-01-01", "holding_end": "2040-12-31", "sublicensable": true}),
+        )
+        .await;
+    let feed_id = feed.assert_status(201)["id"].as_str().unwrap().to_string();
+    upload(app, &m.licensor.access_token, &feed_id, 5_000).await;
+    let (feed_slice, feed_tracks) = slice(
+        app,
+        &m.licensor.access_token,
+        &feed_id,
+        &["Label 0001", "Label 0002"],
+    )
+    .await;
+    assert_eq!(feed_tracks, m.slice_tracks);
     let mut windows: Vec<(Vec<&str>, i32, i32)> = Vec::new();
     for territory in ["CN", "HK", "TW", "MO"] {
         for year in 2027..2033 {
@@ -1208,8 +1229,8 @@ async fn concurrent_signatures_never_grant_a_track_twice(backend: Backend) {
     assert_eq!(windows.len(), 50);
 
     let mut agreed = Vec::new();
-    for (territories, from, to) in &windows {
-        let mut t = terms(&m.slice_id);
+    for (i, (territories, from, to)) in windows.iter().enumerate() {
+        let mut t = terms(if i % 2 == 0 { &m.slice_id } else { &feed_slice });
         t["territories"] = json!(territories);
         t["exclusive"] = json!(true);
         t["start_date"] = json!(format!("{from}-01-01"));

@@ -13,3 +13,4 @@ mod mail;
 mod marketplace;
 mod openapi;
 mod reliability;
+mod rights;
