@@ -110,9 +110,13 @@ pub enum BenchCommand {
     Signing {
         #[arg(long, default_value_t = 15_000_000)]
         tracks: u64,
-        /// Existing grants whose rights windows overlap the deal's.
+        /// Existing grants whose rights windows overlap the deal's, spread
+        /// over three catalogs of the licensor.
         #[arg(long, default_value_t = 1_000)]
         grants: usize,
+        /// Grants the licensor received from another platform.
+        #[arg(long, default_value_t = 100)]
+        received: usize,
         #[arg(long, default_value_t = 7)]
         runs: usize,
         /// Where to run (default: a fresh SQLite file in a temporary directory).
@@ -178,10 +182,11 @@ pub fn main() -> ExitCode {
         Command::Bench(BenchCommand::Signing {
             tracks,
             grants,
+            received,
             runs,
             database_url,
         }) => bench_in_temp_dir(database_url, |url, dir, out| {
-            crate::bench::run_signing_bench(url, tracks, grants, runs.max(1), dir, out)
+            crate::bench::run_signing_bench(url, tracks, grants, received, runs.max(1), dir, out)
         }),
         Command::Bench(BenchCommand::Royalties { rows }) => {
             crate::bench::run_royalties_bench(rows, &mut std::io::stdout())

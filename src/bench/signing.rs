@@ -7,10 +7,12 @@ use super::*;
 /// about a tenth of the catalog, checked against `existing` grants of the same
 /// catalog whose rights windows all overlap it (so every one of their track sets is
 /// loaded and intersected: the worst case for the exclusivity check).
+#[allow(clippy::too_many_arguments)] // the command line's options, one by one
 pub fn run_signing_bench(
     database_url: &str,
     tracks: u64,
     existing: usize,
+    received: usize,
     runs: usize,
     work_dir: &Path,
     out: &mut dyn Write,
@@ -27,12 +29,6 @@ pub fn run_signing_bench(
         "## Signing benchmark: {tracks}-track catalog, {existing} existing grants, on {}\n",
         target.describe()
     )?;
-    let file = work_dir.join("signing.csv");
-    {
-        let mut writer = BufWriter::with_capacity(1 << 20, std::fs::File::create(&file)?);
-        generate_catalog(&mut writer, tracks, 7, ImportFormat::Csv)?;
-        writer.flush()?;
-    }
     let db = Db::connect(&target, 2)?;
     let mut conn = db.conn()?;
     let at = now();
@@ -48,37 +44,59 @@ pub fn run_signing_bench(
     };
     let licensor = org("Bench Licensor")?;
     let licensee = org("Bench Licensee")?;
-    let catalog = catalogs::insert_catalog(
-        &mut conn,
-        &NewCatalog {
-            id: new_id(),
-            organization_id: licensor.id.clone(),
-            name: "Signing benchmark".into(),
-            territories: r#"["worldwide"]"#.into(),
-            usages: r#"["interactive_streaming","non_interactive_streaming"]"#.into(),
-            holding_start: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(),
-            holding_end: chrono::NaiveDate::from_ymd_opt(2060, 12, 31).unwrap_or_default(),
-            sublicensable: true,
-            track_count: 0,
-            created_at: at,
-            updated_at: at,
-            recordings: Some(crate::domain::recording::RecordingSet::new().to_bytes()),
-            backing_grant_id: None,
-        },
-    )?;
-    let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?);
-    import::import_tracks(
-        &mut conn,
-        &catalog,
-        None,
-        reader,
-        ImportFormat::Csv,
-        chrono::Utc::now().date_naive(),
-        &mut (),
-    )?;
-    std::fs::remove_file(&file)?;
-    let catalog = catalogs::find_catalog(&mut conn, &catalog.id)?
-        .ok_or_else(|| BenchError::Setup("catalog".into()))?;
+    // The main catalog, and two smaller ones of the same licensor (a label feed
+    // and a back catalogue imported separately): grants from all three share
+    // one exclusivity ledger, so all are checked.
+    let mut imported = Vec::new();
+    for (n, (size, seed)) in [
+        (tracks, 7),
+        ((tracks / 10).max(1_000), 11),
+        ((tracks / 10).max(1_000), 12),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let file = work_dir.join(format!("signing-{n}.csv"));
+        {
+            let mut writer = BufWriter::with_capacity(1 << 20, std::fs::File::create(&file)?);
+            generate_catalog(&mut writer, size, seed, ImportFormat::Csv)?;
+            writer.flush()?;
+        }
+        let catalog = catalogs::insert_catalog(
+            &mut conn,
+            &NewCatalog {
+                id: new_id(),
+                organization_id: licensor.id.clone(),
+                name: format!("Signing benchmark {n}"),
+                territories: r#"["worldwide"]"#.into(),
+                usages: r#"["interactive_streaming","non_interactive_streaming"]"#.into(),
+                holding_start: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(),
+                holding_end: chrono::NaiveDate::from_ymd_opt(2060, 12, 31).unwrap_or_default(),
+                sublicensable: true,
+                track_count: 0,
+                created_at: at,
+                updated_at: at,
+                recordings: Some(crate::domain::recording::RecordingSet::new().to_bytes()),
+                backing_grant_id: None,
+            },
+        )?;
+        let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?);
+        import::import_tracks(
+            &mut conn,
+            &catalog,
+            None,
+            reader,
+            ImportFormat::Csv,
+            chrono::Utc::now().date_naive(),
+            &mut (),
+        )?;
+        std::fs::remove_file(&file)?;
+        imported.push(
+            catalogs::find_catalog(&mut conn, &catalog.id)?
+                .ok_or_else(|| BenchError::Setup("catalog".into()))?,
+        );
+    }
+    let catalog = imported[0].clone();
 
     // The deal's slice: the biggest labels up to a tenth of the catalog.
     let labels_by_size = catalogs::top_postings(&mut conn, catalog.no, "label", 10_000)?;
@@ -91,6 +109,7 @@ pub fn run_signing_bench(
         head.push(label.clone());
     }
     let slice_of = |conn: &mut DbConnection,
+                    catalog: &catalogs::Catalog,
                     labels: Vec<String>,
                     name: &str|
      -> Result<catalogs::Slice, BenchError> {
@@ -100,39 +119,50 @@ pub fn run_signing_bench(
         }
         .validate()
         .map_err(|e| BenchError::Setup(format!("{e:?}")))?;
-        let set = evaluate_on(conn, &catalog, &selector)?;
+        let set = evaluate_on(conn, catalog, &selector)?;
         let slice =
-            crate::catalogs::slices::new_slice(conn, &catalog, name.into(), "{}".into(), &set)?;
+            crate::catalogs::slices::new_slice(conn, catalog, name.into(), "{}".into(), &set)?;
         catalogs::insert_slice(conn, &slice)?;
         Ok(slice)
     };
-    let big = slice_of(&mut conn, head.clone(), "head labels")?;
+    let started = Instant::now();
+    let big = slice_of(&mut conn, &catalog, head.clone(), "head labels")?;
+    let slice_cut = started.elapsed();
+    let big_recordings = big.recording_set()?;
 
-    // Existing grants: tail labels (disjoint from the slice), CN, long terms, non-exclusive.
-    let tail: Vec<&String> = labels_by_size
-        .iter()
-        .map(|(l, _)| l)
-        .filter(|l| !head.contains(l))
-        .collect();
-    if tail.is_empty() {
-        return Err(BenchError::Setup("the catalog has too few labels".into()));
+    // Existing grants, spread over the three catalogs: tail labels whose
+    // recordings are disjoint from the deal's, CN, long terms, non-exclusive.
+    let mut tails = Vec::new();
+    for (n, c) in imported.iter().enumerate() {
+        let tail: Vec<String> = catalogs::top_postings(&mut conn, c.no, "label", 10_000)?
+            .into_iter()
+            .map(|(l, _)| l)
+            .filter(|l| n > 0 || !head.contains(l))
+            .collect();
+        if tail.is_empty() {
+            return Err(BenchError::Setup("a catalog has too few labels".into()));
+        }
+        tails.push(tail);
     }
-    for i in 0..existing {
-        let label = tail[i % tail.len()].clone();
-        let slice = slice_of(&mut conn, vec![label], "tail label")?;
-        // A fixture: an executed deal row for the grant to belong to.
+    let fixture = |conn: &mut DbConnection,
+                   i: usize,
+                   from: &Organization,
+                   to: &Organization,
+                   slice: &catalogs::Slice|
+     -> Result<(), BenchError> {
+        // An executed deal row for the grant to belong to.
         let deal_id = new_id();
         crate::db::deals::insert_deal(
-            &mut conn,
+            conn,
             &crate::db::deals::DealRow {
                 id: deal_id.clone(),
                 name: format!("fixture {i}"),
-                licensor_org_id: licensor.id.clone(),
-                licensee_org_id: licensee.id.clone(),
+                licensor_org_id: from.id.clone(),
+                licensee_org_id: to.id.clone(),
                 opened_by: "licensee".into(),
                 offer_id: None,
                 request_id: None,
-                catalog_id: catalog.id.clone(),
+                catalog_id: slice.catalog_id.clone(),
                 state: "executed".into(),
                 turn: None,
                 revision: 1,
@@ -145,13 +175,13 @@ pub fn run_signing_bench(
             },
         )?;
         insert_grant(
-            &mut conn,
+            conn,
             &GrantRow {
                 id: new_id(),
                 deal_id,
-                licensor_org_id: licensor.id.clone(),
-                licensee_org_id: licensee.id.clone(),
-                catalog_id: catalog.id.clone(),
+                licensor_org_id: from.id.clone(),
+                licensee_org_id: to.id.clone(),
+                catalog_id: slice.catalog_id.clone(),
                 slice_id: slice.id.clone(),
                 tracks: slice.bitmap.clone(),
                 track_count: slice.track_count,
@@ -171,6 +201,38 @@ pub fn run_signing_bench(
             },
         )
         .map_err(|e| BenchError::Setup(format!("grant fixture: {e}")))?;
+        Ok(())
+    };
+    let mut made = 0;
+    let mut i = 0;
+    while made < existing {
+        let n = i % imported.len();
+        let tail = &tails[n];
+        let label = tail[(i / imported.len()) % tail.len()].clone();
+        i += 1;
+        if i > existing * 20 {
+            return Err(BenchError::Setup("too few disjoint labels".into()));
+        }
+        let slice = slice_of(&mut conn, &imported[n], vec![label], "tail label")?;
+        // Another catalog's label may share recordings with the deal: skipped,
+        // so that the deal can execute and every grant is a full check.
+        if !slice.recording_set()?.is_disjoint(&big_recordings) {
+            continue;
+        }
+        fixture(&mut conn, made, &licensor, &licensee, &slice)?;
+        made += 1;
+    }
+    // Rights the licensor received from another platform (which the deal's
+    // catalog does not rest on).
+    let upstream = org_upstream(&mut conn, at)?;
+    for r in 0..received {
+        let slice = slice_of(
+            &mut conn,
+            &imported[1 + r % 2],
+            vec![tails[1 + r % 2][r % tails[1 + r % 2].len()].clone()],
+            "received",
+        )?;
+        fixture(&mut conn, existing + r, &upstream, &licensor, &slice)?;
     }
     writeln!(out, "| measurement | result |\n| --- | --- |")?;
     writeln!(
@@ -180,8 +242,15 @@ pub fn run_signing_bench(
     )?;
     writeln!(
         out,
-        "| existing grants overlapping the deal's window | {existing} |"
+        "| deal slice cut (selector, track ids → ISRCs, hash) | {} |",
+        ms(slice_cut)
     )?;
+    writeln!(
+        out,
+        "| existing grants overlapping the deal's window | {existing}, over 3 catalogs ({}, {} and {} tracks) |",
+        imported[0].track_count, imported[1].track_count, imported[2].track_count
+    )?;
+    writeln!(out, "| grants the licensor received | {received} |")?;
 
     let member = |org: &Organization, role: Role| Member {
         user_id: new_id(),
@@ -290,4 +359,19 @@ pub fn run_signing_bench(
         ms(samples[samples.len() - 1])
     )?;
     Ok(())
+}
+
+/// The platform the licensor received rights from.
+fn org_upstream(
+    conn: &mut DbConnection,
+    at: chrono::NaiveDateTime,
+) -> Result<Organization, BenchError> {
+    let o = Organization {
+        id: new_id(),
+        name: "Bench Upstream".into(),
+        kind: "platform".into(),
+        created_at: at,
+    };
+    accounts::insert_organization(conn, &o)?;
+    Ok(o)
 }

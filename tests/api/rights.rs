@@ -18,6 +18,7 @@ on_both_backends!(
     received_rights_only_narrow,
     holdings_are_edited_with_history_and_cuts_mark_grants,
     a_platform_sees_what_it_already_holds_of_an_offer,
+    rows_written_before_recordings_are_backfilled_at_start,
 );
 
 async fn catalog(app: &TestApp, owner: &Session, name: &str, territories: Value) -> String {
@@ -796,4 +797,84 @@ async fn a_platform_sees_what_it_already_holds_of_an_offer(backend: Backend) {
     )
     .await
     .assert_problem(404);
+}
+
+/// Rows written before rights were per recording have no recording sets and
+/// hash slices over track ids: the next start fills them in (the migration's
+/// backfill), after which the exclusivity ledger spans catalogs for them too.
+async fn rows_written_before_recordings_are_backfilled_at_start(backend: Backend) {
+    use cadenza::db::schema::{catalogs, grants, slices};
+    use diesel::prelude::*;
+    let m = market(backend, true).await;
+    let app = &m.app;
+    let first = executed_between(&m, &m.licensee, &m.licensor, &exclusive_cn(&m.slice_id)).await;
+    let grant_id = first["grant_id"].as_str().unwrap().to_string();
+    let slice = app
+        .get(
+            &format!("/api/v1/slices/{}", m.slice_id),
+            Some(&m.licensor.access_token),
+        )
+        .await;
+    let hash = slice.assert_status(200)["content_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    {
+        // As an older version left them.
+        let mut conn = app.connection();
+        diesel::update(catalogs::table)
+            .set(catalogs::recordings.eq(None::<Vec<u8>>))
+            .execute(&mut conn)
+            .unwrap();
+        diesel::update(slices::table)
+            .set((
+                slices::recordings.eq(None::<Vec<u8>>),
+                slices::content_hash.eq("track-id hash"),
+            ))
+            .execute(&mut conn)
+            .unwrap();
+        diesel::update(grants::table)
+            .set((
+                grants::recordings.eq(None::<Vec<u8>>),
+                grants::tracks_hash.eq("track-id hash"),
+            ))
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let node = crate::helpers::spawn_second_node(app, backend).await;
+    let slice = node
+        .get(
+            &format!("/api/v1/slices/{}", m.slice_id),
+            Some(&m.licensor.access_token),
+        )
+        .await;
+    assert_eq!(slice.assert_status(200)["content_hash"], json!(hash));
+    let grant = node
+        .get(
+            &format!("/api/v1/grants/{grant_id}"),
+            Some(&m.licensor.access_token),
+        )
+        .await;
+    assert_eq!(grant.assert_status(200)["tracks_hash"], json!(hash));
+    // The backfilled grant blocks the same recordings imported into a new catalog.
+    let feed = catalog(&node, &m.licensor, "Label feed", json!(["CN"])).await;
+    upload(&node, &m.licensor.access_token, &feed, 5_000).await;
+    let (feed_slice, _) = cut(&node, &m.licensor, &feed, &["Label 0001"]).await;
+    let kugou = node.register("Kugou", "owner@kugou.test").await;
+    let deal = node
+        .post(
+            "/api/v1/deals",
+            Some(&kugou.access_token),
+            &json!({"counterparty_id": m.licensor.organization_id, "role": "licensee", "terms": exclusive_cn(&feed_slice)}),
+        )
+        .await;
+    let deal = deal.assert_status(201).clone();
+    assert!(
+        deal["advice"]["conflicting_track_count"].as_i64().unwrap() > 0,
+        "{deal}"
+    );
+    assert_eq!(
+        deal["advice"]["conflicting_grants"][0]["grant_id"],
+        json!(grant_id)
+    );
 }
