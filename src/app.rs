@@ -19,6 +19,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::config::{ConfigError, ServeSettings};
 use crate::db::postings_cache::PostingsCache;
 use crate::db::{DatabaseTarget, Db, DbError};
+use crate::domain::market_rules::MarketRules;
 use crate::mail::metrics::MailMetrics;
 use crate::mail::{MailError, Transport, Worker, WorkerConfig};
 
@@ -52,11 +53,14 @@ pub struct Application {
     sweep_interval: std::time::Duration,
     /// Warmed in the background at start (see [`warm_postings`]).
     postings: Arc<PostingsCache>,
+    market_rules: Arc<MarketRules>,
 }
 
 impl Application {
     pub fn build(settings: ServeSettings) -> Result<Self, StartupError> {
         let secret = settings.resolve_jwt_secret()?;
+        // Before anything else starts: an invalid rules file must stop the start.
+        let market_rules = Arc::new(settings.load_market_rules()?);
         let target = DatabaseTarget::parse(&settings.database.effective_database_url())?;
         let db = Db::connect(&target, settings.database.db_pool_size)?;
         let prometheus = PrometheusMetricsBuilder::new("cadenza")
@@ -102,6 +106,7 @@ impl Application {
             ),
             postings: postings.clone(),
             settings: settings.clone(),
+            market_rules: market_rules.clone(),
         });
         let json_limit = JsonLimit(settings.max_json_bytes);
         // Built once for all workers: the document served at /api/openapi.json and the
@@ -177,6 +182,7 @@ impl Application {
             db: sweeper_db,
             sweep_interval: std::time::Duration::from_secs(sweep_interval_secs),
             postings,
+            market_rules,
         })
     }
 
@@ -195,6 +201,11 @@ impl Application {
 
     pub fn database(&self) -> &str {
         &self.database
+    }
+
+    /// The market rules this server enforces.
+    pub fn market_rules(&self) -> &MarketRules {
+        &self.market_rules
     }
 
     /// Where mail goes, when this process delivers it.

@@ -235,17 +235,35 @@ pub fn main() -> ExitCode {
 fn serve(settings: ServeSettings) -> Result<(), String> {
     telemetry::init(settings.log_format);
     actix_web::rt::System::new().block_on(async move {
+        let rules_file = settings.market_rules_file.clone();
         let app = Application::build(settings).map_err(|e| e.to_string())?;
+        let rules = app.market_rules();
+        let market_rules = match &rules_file {
+            Some(path) if !path.as_os_str().is_empty() => format!(
+                "{} rule(s) from {}, ruleset version {}",
+                rules.len(),
+                path.display(),
+                rules.version()
+            ),
+            _ => "none (CADENZA_MARKET_RULES is not set)".to_string(),
+        };
         println!(
             "Cadenza is listening on http://{addr} (API under /api/v1, OpenAPI at \
-             http://{addr}/api/openapi.json, health at /health and /ready)\nData: {db}\nMail: {mail}",
+             http://{addr}/api/openapi.json, health at /health and /ready)\nData: {db}\nMail: {mail}\n\
+             Market rules: {market_rules}",
             addr = app.address(),
             db = app.database(),
             mail = app
                 .mail_transport()
                 .unwrap_or_else(|| "delivered by separate `cadenza worker` processes".into())
         );
-        tracing::info!(address = %app.address(), database = app.database(), "serving");
+        tracing::info!(
+            address = %app.address(),
+            database = app.database(),
+            market_rules = rules.len(),
+            market_rules_version = rules.version(),
+            "serving"
+        );
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
+use crate::domain::market_rules::{MarketRules, RulesFileError};
+
 /// Whether the process runs for a developer (generated secrets allowed) or in production.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Environment {
@@ -126,6 +128,12 @@ pub struct ServeSettings {
     /// postings version, read at every evaluation).
     #[arg(long, env = "CADENZA_POSTINGS_CACHE_MIB", default_value_t = 256)]
     pub postings_cache_mib: u64,
+
+    /// TOML file of market rules per territory (regulators' limits on exclusivity and
+    /// prepayments; format in docs/operations.md, "Market rules"). Read once at start;
+    /// an invalid file stops the start. Without it, no market rules apply.
+    #[arg(long, env = "CADENZA_MARKET_RULES")]
+    pub market_rules_file: Option<PathBuf>,
 
     #[command(flatten)]
     pub mail: MailSettings,
@@ -273,6 +281,16 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot read the market rules file {path} (CADENZA_MARKET_RULES): {source}")]
+    MarketRulesFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the market rules file {path} (CADENZA_MARKET_RULES) is refused: {errors}")]
+    MarketRules {
+        path: PathBuf,
+        errors: RulesFileError,
+    },
 }
 
 const MIN_SECRET_BYTES: usize = 32;
@@ -292,6 +310,29 @@ impl ServeSettings {
             Environment::Production => Err(ConfigError::MissingJwtSecret),
             Environment::Development => development_secret(&self.database.data_dir),
         }
+    }
+
+    /// The market rules of `market_rules_file`, parsed once; none without a file (an empty
+    /// `CADENZA_MARKET_RULES` counts as no file). A file that cannot be read or holds an
+    /// invalid rule is an error naming every problem, so the server does not start with
+    /// rules other than the operator wrote.
+    pub fn load_market_rules(&self) -> Result<MarketRules, ConfigError> {
+        let Some(path) = self
+            .market_rules_file
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+        else {
+            return Ok(MarketRules::none());
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::MarketRulesFile {
+                path: path.clone(),
+                source,
+            })?;
+        MarketRules::parse(&text).map_err(|errors| ConfigError::MarketRules {
+            path: path.clone(),
+            errors,
+        })
     }
 }
 

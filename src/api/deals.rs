@@ -29,6 +29,10 @@ impl From<DealError> for ApiError {
         match e {
             DealError::NotFound(what) => ApiError::NotFound(what),
             DealError::Validation(v) => ApiError::Validation(v),
+            DealError::MarketRules(breaches) => ApiError::MarketRules {
+                errors: breaches.field_errors("terms"),
+                breaches,
+            },
             DealError::Forbidden(detail) => ApiError::Forbidden(detail),
             DealError::Stale { .. } => ApiError::PreconditionFailed(e.to_string()),
             DealError::Refused(refused) => {
@@ -235,6 +239,7 @@ pub async fn open_deal(
     let input: OpenDealRequest = parse_json(&body)?;
     let member = member(&caller);
     let st = state.clone();
+    let rules = state.market_rules.clone();
     idempotency::once(&state, &req, caller.user_id(), &body, || async move {
         let origin = match (input.offer_id, input.request_id, input.counterparty_id) {
             (None, None, Some(counterparty_id)) => Origin::Direct {
@@ -259,7 +264,7 @@ pub async fn open_deal(
         let view = st
             .db
             .run(move |conn| {
-                let opened = deals::open(conn, &member, origin, terms, name)?;
+                let opened = deals::open(conn, &member, &rules, origin, terms, name)?;
                 let detail = deals::detail_of(conn, &member, opened.deal)?;
                 let mut v = view(conn, detail)?;
                 v.advice = Some(opened.advice);
@@ -599,6 +604,7 @@ async fn run_transition(
     let expected = if_match(&req)?;
     let member = member(&caller);
     let st = state.clone();
+    let rules = state.market_rules.clone();
     idempotency::once(&state, &req, caller.user_id(), &body, || async move {
         let payload = Payload {
             terms: input.terms,
@@ -609,7 +615,8 @@ async fn run_transition(
         let view = st
             .db
             .run(move |conn| {
-                let done = deals::transition(conn, &member, &id, expected, action, payload)?;
+                let done =
+                    deals::transition(conn, &member, &rules, &id, expected, action, payload)?;
                 let changes = (action == Action::Counter).then_some(done.changes);
                 let detail = deals::detail_of(conn, &member, done.deal)?;
                 let mut v = view(conn, detail)?;

@@ -22,6 +22,9 @@ impl From<MarketError> for ApiError {
     fn from(e: MarketError) -> Self {
         match e {
             MarketError::Validation(v) => ApiError::Validation(v),
+            MarketError::MarketRules { errors, breaches } => {
+                ApiError::MarketRules { errors, breaches }
+            }
             MarketError::NotFound(what) => ApiError::NotFound(what),
             MarketError::NotAllowed {
                 detail,

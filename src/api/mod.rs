@@ -15,6 +15,7 @@ pub mod health;
 pub mod idempotency;
 pub mod input;
 pub mod listings;
+pub mod market_rules;
 pub mod marketplace;
 pub mod notifications;
 pub mod offers;
@@ -52,6 +53,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "grants", description = "Transfers: grants, payment schedules, availability"),
         (name = "notifications", description = "The notification feed and e-mail settings"),
         (name = "marketplace", description = "Offers, requests, browsing, matching and the organization directory"),
+        (name = "market-rules", description = "The operator's market rules per territory, enforced on offers and deals"),
     )
 )]
 pub struct ApiDoc;
@@ -92,4 +94,5 @@ fn configure_v1(cfg: &mut ServiceConfig) {
     offers::configure(cfg);
     requests::configure(cfg);
     marketplace::configure(cfg);
+    market_rules::configure(cfg);
 }

@@ -52,8 +52,9 @@ fn yes() -> bool {
 }
 
 /// List a slice with asking terms. The terms are validated against what the
-/// catalog holds (territories, usages, period, sublicensable), each problem named
-/// by its field (`terms.territories[1]`). Negotiators and owners only.
+/// catalog holds (territories, usages, period, sublicensable) and the market rules
+/// (`GET /market-rules`), each problem named by its field (`terms.territories[1]`,
+/// `terms.exclusive`). Negotiators and owners only.
 #[utoipa::path(tag = "marketplace", security(("bearer" = [])), request_body = CreateOffer,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result", pattern = "^[!-~]{1,255}$")),
     responses(
@@ -114,10 +115,11 @@ async fn create_offer_once(
     };
     let author = caller.author();
     let postings = state.postings.clone();
+    let rules = state.market_rules.clone();
     let view = state
         .db
         .run(move |conn| {
-            let offer = offers::create(conn, &postings, &author, input)?;
+            let offer = offers::create(conn, &postings, &rules, &author, input)?;
             one_view(conn, &author.organization_id, offer)
         })
         .await?;
@@ -131,12 +133,14 @@ fn one_view(conn: &mut DbConnection, org: &str, offer: Offer) -> Result<OfferVie
         .ok_or_else(|| ApiError::Internal("offer view".into()))
 }
 
-/// Publish a draft offer (409 unless it is a draft that has not expired).
+/// Publish a draft offer (409 unless it is a draft that has not expired; 422 when a
+/// market rule in force now forbids its terms).
 #[utoipa::path(tag = "marketplace", security(("bearer" = [])), responses(
     (status = 200, body = OfferView),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "A market rule forbids the offer's terms (`market_rules` names each rule)", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/offers/{id}/publish")]
 pub async fn publish_offer(
@@ -148,10 +152,11 @@ pub async fn publish_offer(
     let author = caller.author();
     let id = path.into_inner();
     let postings = state.postings.clone();
+    let rules = state.market_rules.clone();
     let view = state
         .db
         .run(move |conn| {
-            let offer = offers::publish(conn, &postings, &author, &id)?;
+            let offer = offers::publish(conn, &postings, &rules, &author, &id)?;
             one_view(conn, &author.organization_id, offer)
         })
         .await?;

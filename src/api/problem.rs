@@ -16,6 +16,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::DbError;
+use crate::domain::market_rules::RuleBreaches;
 use crate::domain::{FieldError, ValidationErrors};
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
@@ -44,6 +45,13 @@ pub enum ApiError {
     /// The body parsed but its values are not acceptable (422).
     #[error("the request has invalid fields")]
     Validation(#[from] ValidationErrors),
+    /// Terms a market rule forbids (422, a validation problem): every field problem, and
+    /// the rules broken, listed as `market_rules`.
+    #[error("the terms break a market rule: {breaches}")]
+    MarketRules {
+        errors: ValidationErrors,
+        breaches: RuleBreaches,
+    },
     /// The request could not be read at all: malformed JSON, bad query string (400).
     #[error("{detail}")]
     BadRequest {
@@ -101,7 +109,9 @@ impl ApiError {
 
     fn slug_and_title(&self) -> (&'static str, &'static str) {
         match self {
-            ApiError::Validation(_) => ("validation", "Invalid request fields"),
+            ApiError::Validation(_) | ApiError::MarketRules { .. } => {
+                ("validation", "Invalid request fields")
+            }
             ApiError::BadRequest { .. } => ("bad-request", "Malformed request"),
             ApiError::Unauthenticated(_) => ("unauthenticated", "Authentication required"),
             ApiError::Forbidden(_) => ("forbidden", "Not allowed for your role"),
@@ -124,10 +134,12 @@ impl ApiError {
         let (slug, title) = self.slug_and_title();
         let status = self.status_code().as_u16();
         let detail = match self {
-            ApiError::Validation(errors) => match errors.0.as_slice() {
-                [one] => format!("`{}`: {}", one.field, one.message),
-                many => format!("{} fields are invalid", many.len()),
-            },
+            ApiError::Validation(errors) | ApiError::MarketRules { errors, .. } => {
+                match errors.0.as_slice() {
+                    [one] => format!("`{}`: {}", one.field, one.message),
+                    many => format!("{} fields are invalid", many.len()),
+                }
+            }
             // Never leak SQL or internals; the request id in the logs finds the cause.
             ApiError::Database(_) | ApiError::Internal(_) => {
                 "the request failed on our side; it has been logged".to_string()
@@ -135,7 +147,7 @@ impl ApiError {
             other => other.to_string(),
         };
         let errors = match self {
-            ApiError::Validation(errors) => errors.0.clone(),
+            ApiError::Validation(errors) | ApiError::MarketRules { errors, .. } => errors.0.clone(),
             ApiError::BadRequest {
                 field: Some(field),
                 detail,
@@ -144,6 +156,7 @@ impl ApiError {
         };
         let extensions = match self {
             ApiError::Conflict { extensions, .. } => extensions.clone(),
+            ApiError::MarketRules { breaches, .. } => Some(market_rules_member(breaches)),
             _ => None,
         };
         Problem {
@@ -160,7 +173,9 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation(_) | ApiError::MarketRules { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -198,6 +213,25 @@ impl ResponseError for ApiError {
         }
         response
     }
+}
+
+/// `market_rules`: one entry per rule broken, with the field it names (`terms.exclusive`).
+fn market_rules_member(breaches: &RuleBreaches) -> serde_json::Map<String, serde_json::Value> {
+    let listed = breaches
+        .0
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "rule_id": b.rule_id,
+                "version": b.version,
+                "territory": b.territory,
+                "kind": b.kind,
+                "field": format!("terms.{}", b.field.as_str()),
+                "message": b.message,
+            })
+        })
+        .collect();
+    serde_json::Map::from_iter([("market_rules".to_string(), serde_json::Value::Array(listed))])
 }
 
 pub fn problem_response(problem: &Problem) -> HttpResponse {

@@ -7,6 +7,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::config::ServeSettings;
 use crate::db::postings_cache::PostingsCache;
 use crate::db::Db;
+use crate::domain::market_rules::MarketRules;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -15,4 +16,6 @@ pub struct AppState {
     pub settings: Arc<ServeSettings>,
     /// Decoded postings shared by every worker of this process.
     pub postings: Arc<PostingsCache>,
+    /// The operator's market rules (`CADENZA_MARKET_RULES`), read once at start.
+    pub market_rules: Arc<MarketRules>,
 }

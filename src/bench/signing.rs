@@ -260,6 +260,8 @@ pub fn run_signing_bench(
     };
     let licensor_member = member(&licensor, Role::Owner);
     let licensee_member = member(&licensee, Role::Owner);
+    // The bench measures the exclusivity check, not the operator's market rules.
+    let no_rules = crate::domain::market_rules::MarketRules::none();
     let mut samples = Vec::new();
     for run in 0..runs {
         // Each run licenses another year, so earlier runs' grants never collide with it.
@@ -289,6 +291,7 @@ pub fn run_signing_bench(
         let opened = deals::open(
             &mut conn,
             &licensee_member,
+            &no_rules,
             Origin::Direct {
                 counterparty_id: licensor.id.clone(),
                 role: Party::Licensee,
@@ -301,6 +304,7 @@ pub fn run_signing_bench(
         let d = deals::transition(
             &mut conn,
             &licensee_member,
+            &no_rules,
             &id,
             1,
             Action::Submit,
@@ -310,6 +314,7 @@ pub fn run_signing_bench(
         let d = deals::transition(
             &mut conn,
             &licensor_member,
+            &no_rules,
             &id,
             d.deal.version,
             Action::Accept,
@@ -326,6 +331,7 @@ pub fn run_signing_bench(
         let d = deals::transition(
             &mut conn,
             &licensee_member,
+            &no_rules,
             &id,
             d.deal.version,
             Action::Sign,
@@ -336,6 +342,7 @@ pub fn run_signing_bench(
         let done = deals::transition(
             &mut conn,
             &licensor_member,
+            &no_rules,
             &id,
             d.deal.version,
             Action::Sign,

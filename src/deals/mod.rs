@@ -22,6 +22,7 @@ use crate::domain::deal::{
 };
 use crate::domain::grant::GrantStatus;
 use crate::domain::installment::InstallmentStatus;
+use crate::domain::market_rules::{MarketRules, RuleBreaches};
 use crate::domain::role::Role;
 use crate::domain::terms::{TermChange, TermSheet, TermSheetInput};
 use crate::domain::ValidationErrors;
@@ -37,6 +38,9 @@ pub enum DealError {
     Validation(#[from] ValidationErrors),
     #[error(transparent)]
     Refused(TransitionRefused),
+    /// The terms break the operator's market rules (422, each rule named).
+    #[error(transparent)]
+    MarketRules(#[from] RuleBreaches),
     #[error("{0}")]
     Forbidden(String),
     #[error("the deal changed since version {expected}; it is at version {current}")]
@@ -136,15 +140,20 @@ pub fn stored_terms(revision: &RevisionRow) -> Result<TermSheet, DealError> {
         .map_err(|e| DealError::Database(DbError::Corrupt(format!("stored terms: {e:?}"))))
 }
 
-/// Validates proposed terms against the licensor's slice and catalog, now.
+/// Validates proposed terms against the licensor's slice and catalog, now, and
+/// against the market rules.
 fn parse_terms(
     conn: &mut DbConnection,
+    rules: &MarketRules,
     licensor_org_id: &str,
     input: &TermSheetInput,
 ) -> Result<TermSheet, DealError> {
     let (slice, catalog) = execution::licensor_slice(conn, licensor_org_id, &input.slice_id)?;
     let ctx = execution::terms_context(conn, &catalog, &slice)?;
-    TermSheet::parse(input, &ctx, Utc::now()).map_err(|e| DealError::Validation(e.nested("terms")))
+    let sheet = TermSheet::parse(input, &ctx, Utc::now())
+        .map_err(|e| DealError::Validation(e.nested("terms")))?;
+    rules.check(&sheet)?;
+    Ok(sheet)
 }
 
 /// The execution checks run as advice: what would stop this deal from executing today.
@@ -179,6 +188,7 @@ pub struct Opened {
 pub fn open(
     conn: &mut DbConnection,
     member: &Member,
+    rules: &MarketRules,
     origin: Origin,
     terms: Option<TermSheetInput>,
     name: Option<String>,
@@ -260,7 +270,7 @@ pub fn open(
         let input = terms
             .or(default_terms)
             .ok_or_else(|| ValidationErrors::single("terms", "is required"))?;
-        let sheet = parse_terms(conn, &licensor.id, &input)?;
+        let sheet = parse_terms(conn, rules, &licensor.id, &input)?;
         let (slice, catalog) = execution::licensor_slice(conn, &licensor.id, sheet.slice_id())?;
         let name = match name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
             Some(n) if n.chars().count() <= 200 => n.to_string(),
@@ -399,6 +409,7 @@ fn required_reason(reason: Option<&str>, field: &str) -> Result<String, DealErro
 pub fn transition(
     conn: &mut DbConnection,
     member: &Member,
+    rules: &MarketRules,
     deal_id: &str,
     expected_version: i32,
     action: Action,
@@ -485,7 +496,7 @@ pub fn transition(
                 // Re-validated now: the holding or the clock may have moved since the draft.
                 let input: TermSheetInput = serde_json::from_str(&current_revision.terms)
                     .map_err(|e| DbError::Corrupt(e.to_string()))?;
-                parse_terms(conn, &deal.licensor_org_id, &input)?;
+                parse_terms(conn, rules, &deal.licensor_org_id, &input)?;
                 outcome.advice = Some(advise(conn, &deal.licensor_org_id, &current_sheet)?);
             }
             Action::Counter => {
@@ -493,7 +504,7 @@ pub fn transition(
                     .terms
                     .as_ref()
                     .ok_or_else(|| ValidationErrors::single("terms", "is required"))?;
-                let sheet = parse_terms(conn, &deal.licensor_org_id, input)?;
+                let sheet = parse_terms(conn, rules, &deal.licensor_org_id, input)?;
                 if sheet.hash() == current_revision.terms_hash {
                     return Err(ValidationErrors::single(
                         "terms",
@@ -520,6 +531,7 @@ pub fn transition(
                 revision_sheet = sheet;
             }
             Action::Accept => {
+                rules.check(&current_sheet)?;
                 outcome.advice = Some(advise(conn, &deal.licensor_org_id, &current_sheet)?);
             }
             Action::Sign => {
@@ -535,6 +547,9 @@ pub fn transition(
                         current_revision.number, current_revision.terms_hash
                     )));
                 }
+                // The rules in force now, not when the terms were agreed: a rule the
+                // operator added since still refuses the signature (nothing is written).
+                rules.check(&current_sheet)?;
                 deals::insert_signature(
                     conn,
                     &SignatureRow {

@@ -8,7 +8,8 @@
 //!   [`selector`] (how a slice is cut)
 //! - deals: [`terms`] (term sheets, canonical hash, diff), [`deal`] (the negotiation
 //!   state machine), [`grant`] (rights overlap and the exclusivity rule)
-//! - marketplace: [`listing`] (offer and request lifecycles, visibility, matching)
+//! - marketplace: [`listing`] (offer and request lifecycles, visibility, matching),
+//!   [`market_rules`] (what regulators forbid per territory, checked on every term sheet)
 //! - [`notification`] kinds, and [`stored`]: the one way names are typed from column to JSON
 
 pub mod account;
@@ -17,6 +18,7 @@ pub mod grant;
 pub mod installment;
 pub mod isrc;
 pub mod listing;
+pub mod market_rules;
 pub mod money;
 pub mod notification;
 pub mod period;

@@ -14,6 +14,7 @@ use crate::db::marketplace::{self as storage, Expired, MarketRequest, Offer};
 use crate::db::{stored_json, write_transaction, DbConnection, DbError};
 pub use crate::domain::account::Author;
 use crate::domain::listing::{Audience, Price, Scope};
+use crate::domain::market_rules::RuleBreaches;
 use crate::domain::period::Period;
 use crate::domain::ValidationErrors;
 
@@ -22,6 +23,13 @@ use crate::domain::ValidationErrors;
 pub enum MarketError {
     #[error("the request has invalid fields")]
     Validation(#[from] ValidationErrors),
+    /// The terms break the operator's market rules: `errors` holds every field problem
+    /// (the breaches' among them, under `terms.…`), `breaches` the rules broken.
+    #[error("the terms break a market rule: {breaches}")]
+    MarketRules {
+        errors: ValidationErrors,
+        breaches: RuleBreaches,
+    },
     /// Absent, or not the caller's to see or change.
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -11,9 +11,10 @@ use super::{check_targets, offer_covers, within_budget, Author, MarketError, Mat
 use crate::db::audit::AuditEvent;
 use crate::db::marketplace::{self as storage, MarketRequest, Offer};
 use crate::db::postings_cache::PostingsCache;
-use crate::db::{catalogs, new_id, now, stored, write_transaction, DbConnection};
+use crate::db::{catalogs, new_id, now, stored, write_transaction, DbConnection, DbError};
 use crate::domain::isrc::Isrc;
 use crate::domain::listing::{Audience, OfferAction, OfferState, Visibility};
+use crate::domain::market_rules::{MarketRules, RuleBreaches};
 use crate::domain::terms::{TermSheet, TermSheetInput};
 use crate::domain::trackset::TrackSet;
 use crate::domain::ValidationErrors;
@@ -38,10 +39,12 @@ pub struct NewOffer {
     pub errors: ValidationErrors,
 }
 
-/// Creates the offer (published at once unless `publish` is false).
+/// Creates the offer (published at once unless `publish` is false). Terms the market
+/// rules forbid are refused with the other problems.
 pub fn create(
     conn: &mut DbConnection,
     postings: &PostingsCache,
+    rules: &MarketRules,
     author: &Author,
     input: NewOffer,
 ) -> Result<Offer, MarketError> {
@@ -75,6 +78,10 @@ pub fn create(
         .ok(),
         _ => None,
     };
+    let breaches = sheet.as_ref().and_then(|sheet| rules.check(sheet).err());
+    if let Some(breaches) = &breaches {
+        errors.0.extend(breaches.field_errors("terms").0);
+    }
     if let Some(audience) = &audience {
         if let Err(MarketError::Validation(e)) = check_targets(conn, &requested_targets, audience) {
             errors.0.extend(e.0);
@@ -83,9 +90,11 @@ pub fn create(
     let (Some(title), Some(audience), Some(expires_at), Some(slice), Some(catalog), Some(sheet)) =
         (title, audience, expires_at, slice, catalog, sheet)
     else {
-        return Err(errors.into());
+        return Err(refusal(errors, breaches));
     };
-    errors.into_result()?;
+    if !errors.is_empty() {
+        return Err(refusal(errors, breaches));
+    }
     let currency = sheet.currency();
     let asking_minor = currency
         .to_minor_units(sheet.scheduled_total())
@@ -143,10 +152,20 @@ pub fn create(
     Ok(offer)
 }
 
-/// Publishes a draft offer whose expiry has not passed.
+/// The refusal of invalid offer input: a market-rule refusal when a rule was broken.
+fn refusal(errors: ValidationErrors, breaches: Option<RuleBreaches>) -> MarketError {
+    match breaches {
+        Some(breaches) => MarketError::MarketRules { errors, breaches },
+        None => errors.into(),
+    }
+}
+
+/// Publishes a draft offer whose expiry has not passed, and whose terms the market
+/// rules in force now allow (a rule may have been added since it was written).
 pub fn publish(
     conn: &mut DbConnection,
     postings: &PostingsCache,
+    rules: &MarketRules,
     author: &Author,
     id: &str,
 ) -> Result<Offer, MarketError> {
@@ -161,6 +180,16 @@ pub fn publish(
             "the offer's expiry has passed; create a new offer".into(),
         ));
     }
+    let input: TermSheetInput = serde_json::from_str(&offer.terms)
+        .map_err(|e| DbError::Corrupt(format!("offer terms: {e}")))?;
+    let sheet = TermSheet::from_stored(&input)
+        .map_err(|e| DbError::Corrupt(format!("offer terms: {e:?}")))?;
+    rules
+        .check(&sheet)
+        .map_err(|breaches| MarketError::MarketRules {
+            errors: breaches.field_errors("terms"),
+            breaches,
+        })?;
     let slice =
         catalogs::find_slice(conn, &offer.slice_id)?.ok_or(MarketError::NotFound("slice"))?;
     let set = catalogs::decode_set(&slice.bitmap)?;

@@ -52,7 +52,17 @@ async fn slice(app: &TestApp, token: &str, catalog: &str, labels: &[&str]) -> (S
 }
 
 pub(crate) async fn market(backend: Backend, sublicensable: bool) -> Market {
-    let app = spawn_app(backend).await;
+    market_on(
+        spawn_app(backend).await,
+        sublicensable,
+        &["CN", "HK", "TW", "MO"],
+    )
+    .await
+}
+
+/// [`market`] on a server the caller started (with its own settings), the licensor's
+/// catalog holding `territories`.
+pub(crate) async fn market_on(app: TestApp, sublicensable: bool, territories: &[&str]) -> Market {
     let licensor = app.register("Tencent Music", "owner@tme.test").await;
     let licensor_signer = app.add_member(&licensor, "signer@tme.test", "signer").await;
     let licensee = app
@@ -65,7 +75,7 @@ pub(crate) async fn market(backend: Backend, sublicensable: bool) -> Market {
         .post(
             "/api/v1/catalogs",
             Some(&licensor.access_token),
-            &json!({"name": "TME catalog", "territories": ["CN", "HK", "TW", "MO"], "usages": ["interactive_streaming", "non_interactive_streaming", "download"],
+            &json!({"name": "TME catalog", "territories": territories, "usages": ["interactive_streaming", "non_interactive_streaming", "download"],
                     "holding_start": "2020-01-01", "holding_end": "2040-12-31", "sublicensable": sublicensable}),
         )
         .await;

@@ -144,6 +144,7 @@ pub fn test_settings(backend: Backend) -> (ServeSettings, tempfile::TempDir, Opt
         // Tests sweep explicitly, at the moment they choose.
         sweep_interval_secs: 0,
         postings_cache_mib: 64,
+        market_rules_file: None,
         mail: test_mail_settings(),
     };
     (settings, dir, postgres)
@@ -190,6 +191,14 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeSett
         _data_dir: dir,
         _postgres: postgres,
     }
+}
+
+/// Writes `rules` (TOML) as the market rules file of the server `settings` describe, in
+/// its data directory, as an operator would with `CADENZA_MARKET_RULES`.
+pub fn with_market_rules(settings: &mut ServeSettings, rules: &str) {
+    let path = settings.database.data_dir.join("market-rules.toml");
+    std::fs::write(&path, rules).expect("write the market rules file");
+    settings.market_rules_file = Some(path);
 }
 
 /// A second server process ("node") on the same database as `app`, with its own

@@ -10,6 +10,7 @@ mod foundation;
 mod guide;
 mod hostile_input;
 mod mail;
+mod market_rules;
 mod marketplace;
 mod openapi;
 mod reliability;
