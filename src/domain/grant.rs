@@ -714,7 +714,7 @@ mod tests {
             by,
             vec![
                 ("JP".to_string(), 4),
-                ("KR".to_string(), 2),
+                ("KR".to_string(), 3), // 2, 3 and the worldwide 5
                 ("TW".to_string(), 1)
             ]
         );
