@@ -24,6 +24,7 @@ pub mod problem;
 pub mod requests;
 pub mod slices;
 pub mod state;
+pub mod track_lists;
 
 use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
