@@ -10,14 +10,18 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
+use super::catalogs::TrackView;
+use super::csv_export::{tracks_csv, TRACK_COLUMNS};
 use super::extract::parse_json;
 use super::idempotency::{self, Stored};
 use super::pagination::{Page, PageQuery};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
+use super::track_lists::{slice_track_page, slice_track_set, TrackPaging};
 use crate::db::accounts;
+use crate::db::catalogs::{self, Slice};
 use crate::db::deals::{self as deal_rows, RevisionRow};
-use crate::db::{stored_json, DbError};
+use crate::db::{stored_json, DbConnection, DbError};
 use crate::deals::execution::ExecutionReport;
 use crate::deals::{self, DealDetail, DealError, Member, Origin, Payload};
 use crate::domain::deal::{Action, DealState, Party};
@@ -429,6 +433,82 @@ pub async fn list_revisions(
     Ok(HttpResponse::Ok().json(revisions))
 }
 
+// ---- the tracks of the deal --------------------------------------------------------
+
+/// The slice named by the deal's current terms, for either party (the opener alone
+/// while it is a draft): the check of `GET /deals/{id}`, 404 for anyone else. Terms only
+/// ever name one of the licensor's slices (`terms.slice_id` is checked on every
+/// proposal), and a slice never changes once cut, so these are the tracks the current
+/// terms license.
+fn deal_slice(conn: &mut DbConnection, org: &str, id: &str) -> Result<Slice, ApiError> {
+    let deal = deal_rows::find_deal_for_org(conn, org, id)?.ok_or(DealError::NotFound("deal"))?;
+    let revision = deal_rows::find_revision(conn, &deal.id, deal.revision)?
+        .ok_or(DealError::NotFound("revision"))?;
+    let terms = deals::stored_terms(&revision)?;
+    catalogs::find_owned_slice(conn, &deal.licensor_org_id, terms.slice_id())?
+        .ok_or(ApiError::NotFound("slice"))
+}
+
+/// Every track of the slice in the deal's current terms, in track order, cursor-paginated
+/// exactly like `GET /slices/{id}/tracks`; for either party of the deal.
+#[utoipa::path(tag = "deals", security(("bearer" = [])), params(PageQuery), responses(
+    (status = 200, body = Page<TrackView>),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/deals/{id}/tracks")]
+pub async fn deal_tracks(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let paging = TrackPaging::parse(&page)?;
+    let org = caller.organization_id().to_string();
+    let id = path.into_inner();
+    let page = state
+        .db
+        .run(move |conn| {
+            let slice = deal_slice(conn, &org, &id)?;
+            slice_track_page(conn, &slice, paging)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Every track of the slice in the deal's current terms as CSV
+/// (`isrc,title,artists,label,genre,release_date,duration_ms`), streamed in chunks; for
+/// either party of the deal. Cells a spreadsheet would evaluate carry a leading `'` (see
+/// `docs/api.md`, "CSV exports").
+#[utoipa::path(tag = "deals", security(("bearer" = [])), responses(
+    (status = 200, content_type = "text/csv", body = String,
+        headers(("Content-Disposition" = String, description = "`attachment; filename=\"deal-<id>.csv\"`"))),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/deals/{id}/tracks.csv")]
+pub async fn deal_tracks_csv(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let org = caller.organization_id().to_string();
+    let id = path.into_inner();
+    let (filename, catalog_no, set) = state
+        .db
+        .run(move |conn| {
+            let slice = deal_slice(conn, &org, &id)?;
+            let (catalog_no, set) = slice_track_set(conn, &slice)?;
+            Ok::<_, ApiError>((format!("deal-{id}.csv"), catalog_no, set))
+        })
+        .await?;
+    Ok(tracks_csv(
+        state.db.clone(),
+        catalog_no,
+        set,
+        TRACK_COLUMNS,
+        &filename,
+    ))
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DiffQuery {
@@ -755,6 +835,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(list_deals)
         .service(get_deal)
         .service(list_revisions)
+        .service(deal_tracks)
+        .service(deal_tracks_csv)
         .service(diff)
         .service(list_events)
         .service(submit)

@@ -8,14 +8,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
-use super::catalogs::{stored_isrc, track_cursor, TrackView};
-use super::csv_export::SafeCsv;
+use super::catalogs::TrackView;
+use super::csv_export::{tracks_csv, GRANT_COLUMNS};
 use super::extract::ApiJson;
 use super::idempotency::{self, Stored};
-use super::pagination::{encode_cursor, Page, PageQuery};
+use super::pagination::{Page, PageQuery};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
-use crate::db::catalogs::{self, TrackRow};
+use super::track_lists::{track_page, TrackPaging};
+use crate::db::catalogs;
 use crate::db::deals::{self as deal_rows, GrantSummary, InstallmentRow};
 use crate::db::{stored, DbError};
 use crate::deals::execution::available_tracks;
@@ -27,6 +28,7 @@ use crate::domain::money::Currency;
 use crate::domain::period::Period;
 use crate::domain::role::Role;
 use crate::domain::territory::Territories;
+use crate::domain::trackset::TrackSet;
 use crate::domain::usage::Usages;
 use crate::domain::ValidationErrors;
 
@@ -151,35 +153,29 @@ pub async fn grant_tracks(
     path: web::Path<String>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page.limit()? as usize;
-    let after = track_cursor(page.cursor.as_deref())?;
+    let paging = TrackPaging::parse(&page)?;
     let grant = party_grant(&state, &caller, path.into_inner()).await?;
-    let (rows, more) = state
+    let page = state
         .db
         .run(move |conn| {
-            let catalog = catalogs::find_catalog(conn, &grant.catalog_id)?
-                .ok_or(ApiError::NotFound("catalog"))?;
-            let set = catalogs::decode_set(&deal_rows::grant_tracks(conn, &grant.id)?)?;
-            let ids = set.page_after(after, limit + 1);
-            let more = ids.len() > limit;
-            Ok::<_, ApiError>((
-                catalogs::tracks_by_ids(conn, catalog.no, &ids[..ids.len().min(limit)])?,
-                more,
-            ))
+            let (catalog_no, set) = granted_set(conn, &grant)?;
+            track_page(conn, catalog_no, &set, paging)
         })
         .await?;
-    let next_cursor = if more {
-        rows.last().map(|r| encode_cursor(&r.track_id.to_string()))
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(Page {
-        items: rows
-            .into_iter()
-            .map(TrackView::try_from)
-            .collect::<Result<_, _>>()?,
-        next_cursor,
-    }))
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// A grant's frozen track set, with the number of the catalog its ids belong to.
+fn granted_set(
+    conn: &mut crate::db::DbConnection,
+    grant: &GrantSummary,
+) -> Result<(i64, TrackSet), ApiError> {
+    let catalog =
+        catalogs::find_catalog(conn, &grant.catalog_id)?.ok_or(ApiError::NotFound("catalog"))?;
+    Ok((
+        catalog.no,
+        catalogs::decode_set(&deal_rows::grant_tracks(conn, &grant.id)?)?,
+    ))
 }
 
 /// Every granted ISRC as CSV (`isrc,title,artists,label,release_date`), for loading
@@ -198,63 +194,15 @@ pub async fn grant_tracks_csv(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let grant = party_grant(&state, &caller, path.into_inner()).await?;
-    let grant_id = grant.id.clone();
-    let db = state.db.clone();
-    let (catalog_no, set) = db
-        .run(move |conn| {
-            let catalog = catalogs::find_catalog(conn, &grant.catalog_id)?
-                .ok_or(ApiError::NotFound("catalog"))?;
-            Ok::<_, ApiError>((
-                catalog.no,
-                catalogs::decode_set(&deal_rows::grant_tracks(conn, &grant.id)?)?,
-            ))
-        })
-        .await?;
-    // Pages of 5,000 tracks are fetched as the client reads.
-    let chunks = futures_util::stream::unfold((Some(None::<u32>), true), move |(cursor, first)| {
-        let db = db.clone();
-        let set = set.clone();
-        async move {
-            let cursor = cursor?;
-            let ids = set.page_after(cursor, 5_000);
-            let next = if ids.len() == 5_000 {
-                ids.last().copied().map(Some)
-            } else {
-                None
-            };
-            let chunk = db
-                .run(move |conn| catalogs::tracks_by_ids(conn, catalog_no, &ids))
-                .await
-                .map_err(ApiError::from)
-                .and_then(|rows| track_csv_chunk(rows, first));
-            let next = if chunk.is_ok() { next } else { None };
-            Some((chunk.map_err(actix_web::Error::from), (next, false)))
-        }
-    });
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "content-disposition",
-            format!("attachment; filename=\"grant-{grant_id}.csv\""),
-        ))
-        .streaming(chunks))
-}
-
-/// One chunk of a grant's tracks as CSV (with the header when it is the first).
-fn track_csv_chunk(rows: Vec<TrackRow>, header: bool) -> Result<web::Bytes, ApiError> {
-    let csv_error = |e: csv::Error| ApiError::Internal(format!("writing CSV: {e}"));
-    let mut csv = SafeCsv::new();
-    if header {
-        csv.row(["isrc", "title", "artists", "label", "release_date"])
-            .map_err(csv_error)?;
-    }
-    for r in rows {
-        let isrc = stored_isrc(r.isrc_key)?;
-        let date = r.release_date.to_string();
-        csv.row([isrc.as_str(), &r.title, &r.artists, &r.label, &date])
-            .map_err(csv_error)?;
-    }
-    Ok(web::Bytes::from(csv.into_bytes().map_err(csv_error)?))
+    let filename = format!("grant-{}.csv", grant.id);
+    let (catalog_no, set) = state.db.run(move |conn| granted_set(conn, &grant)).await?;
+    Ok(tracks_csv(
+        state.db.clone(),
+        catalog_no,
+        set,
+        GRANT_COLUMNS,
+        &filename,
+    ))
 }
 
 // ---- installments and payments ----------------------------------------------------
@@ -535,8 +483,7 @@ pub async fn availability(
         limit: query.limit,
         cursor: query.cursor,
     };
-    let limit = page.limit()? as usize;
-    let after = track_cursor(page.cursor.as_deref())?;
+    let paging = TrackPaging::parse(&page)?;
     let org = caller.organization_id().to_string();
     let id = path.into_inner();
     let view = state
@@ -545,25 +492,11 @@ pub async fn availability(
             let catalog = catalogs::find_owned_catalog(conn, &org, &id)?
                 .ok_or(ApiError::NotFound("catalog"))?;
             let free = available_tracks(conn, &catalog, &wanted)?;
-            let ids = free.page_after(after, limit + 1);
-            let more = ids.len() > limit;
-            let rows = catalogs::tracks_by_ids(conn, catalog.no, &ids[..ids.len().min(limit)])?;
-            let next_cursor = if more {
-                rows.last().map(|r| encode_cursor(&r.track_id.to_string()))
-            } else {
-                None
-            };
             Ok::<_, ApiError>(AvailabilityView {
+                tracks: track_page(conn, catalog.no, &free, paging)?,
                 catalog_id: catalog.id,
                 catalog_track_count: catalog.track_count,
                 available_count: free.len(),
-                tracks: Page {
-                    items: rows
-                        .into_iter()
-                        .map(TrackView::try_from)
-                        .collect::<Result<_, _>>()?,
-                    next_cursor,
-                },
             })
         })
         .await?;

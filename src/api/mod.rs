@@ -26,6 +26,7 @@ pub mod requests;
 pub mod rights;
 pub mod slices;
 pub mod state;
+pub mod track_lists;
 
 use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
+use super::catalogs::TrackView;
+use super::csv_export::{tracks_csv, TRACK_COLUMNS};
 use super::extract::ApiJson;
 use super::idempotency::{self, Stored};
 use super::listings::{offer_views, request_views, OfferView, RequestView};
@@ -15,6 +17,8 @@ use super::marketplace::{bad_cursor, cursor_of, page_of_matches, parse_expiry, A
 use super::pagination::{decode_cursor, Page, PageQuery};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
+use super::track_lists::{slice_track_page, slice_track_set, TrackPaging};
+use crate::db::catalogs::{self, Slice};
 use crate::db::marketplace::{self, FacetCount, Offer, OfferCursor, OfferFilter, OfferSort};
 use crate::db::DbConnection;
 use crate::domain::account::parse_display_name;
@@ -495,6 +499,81 @@ pub async fn get_offer(
     Ok(HttpResponse::Ok().json(view))
 }
 
+// ---- the offered tracks -------------------------------------------------------------
+
+/// The slice an offer lists, for an organization that may see the offer: exactly the
+/// check of `GET /offers/{id}` (the licensor in any state; others while it is open and
+/// public or targeted at them), so whoever reads the offer can read every track of it,
+/// and nobody else learns that it exists. (Public for `cadenza bench catalog`, which
+/// times this path.)
+pub fn offered_slice(conn: &mut DbConnection, viewer: &str, id: &str) -> Result<Slice, ApiError> {
+    let offer =
+        marketplace::find_viewable_offer(conn, viewer, id)?.ok_or(ApiError::NotFound("offer"))?;
+    catalogs::find_slice(conn, &offer.slice_id)?.ok_or(ApiError::NotFound("slice"))
+}
+
+/// Every track of the offered slice, in track order, cursor-paginated exactly like
+/// `GET /slices/{id}/tracks`, for any organization that can see the offer (404 otherwise,
+/// as for `GET /offers/{id}`). A slice never changes once cut, so this is the list a
+/// deal opened from the offer signs for.
+#[utoipa::path(tag = "marketplace", security(("bearer" = [])), params(PageQuery), responses(
+    (status = 200, body = Page<TrackView>),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/offers/{id}/tracks")]
+pub async fn offer_tracks(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let paging = TrackPaging::parse(&page)?;
+    let viewer = caller.organization_id().to_string();
+    let id = path.into_inner();
+    let page = state
+        .db
+        .run(move |conn| {
+            let slice = offered_slice(conn, &viewer, &id)?;
+            slice_track_page(conn, &slice, paging)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Every track of the offered slice as CSV
+/// (`isrc,title,artists,label,genre,release_date,duration_ms`), streamed in chunks, for
+/// any organization that can see the offer. Cells a spreadsheet would evaluate carry a
+/// leading `'` (see `docs/api.md`, "CSV exports").
+#[utoipa::path(tag = "marketplace", security(("bearer" = [])), responses(
+    (status = 200, content_type = "text/csv", body = String,
+        headers(("Content-Disposition" = String, description = "`attachment; filename=\"offer-<id>.csv\"`"))),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/offers/{id}/tracks.csv")]
+pub async fn offer_tracks_csv(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let viewer = caller.organization_id().to_string();
+    let id = path.into_inner();
+    let (filename, catalog_no, set) = state
+        .db
+        .run(move |conn| {
+            let slice = offered_slice(conn, &viewer, &id)?;
+            let (catalog_no, set) = slice_track_set(conn, &slice)?;
+            Ok::<_, ApiError>((format!("offer-{id}.csv"), catalog_no, set))
+        })
+        .await?;
+    Ok(tracks_csv(
+        state.db.clone(),
+        catalog_no,
+        set,
+        TRACK_COLUMNS,
+        &filename,
+    ))
+}
+
 // ---- matching -----------------------------------------------------------------------
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -562,6 +641,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_offer)
         .service(browse_offers)
         .service(get_offer)
+        .service(offer_tracks)
+        .service(offer_tracks_csv)
         .service(publish_offer)
         .service(withdraw_offer)
         .service(offer_matches);

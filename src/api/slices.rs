@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::caller::Caller;
-use super::catalogs::{track_cursor, TrackView};
+use super::catalogs::TrackView;
 use super::extract::ApiJson;
-use super::pagination::{encode_cursor, Page, PageQuery};
+use super::pagination::{Page, PageQuery};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
+use super::track_lists::{slice_track_page, TrackPaging};
 use crate::db::catalogs::{self, Slice};
 use crate::db::{stored_json, DbError};
 use crate::domain::account::parse_display_name;
@@ -216,33 +217,13 @@ pub async fn slice_tracks(
     path: web::Path<String>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page.limit()? as usize;
-    let after = track_cursor(page.cursor.as_deref())?;
+    let paging = TrackPaging::parse(&page)?;
     let slice = owned_slice(&state, &caller, path.into_inner()).await?;
-    let (rows, more) = state
+    let page = state
         .db
-        .run(move |conn| {
-            let catalog = catalogs::find_catalog(conn, &slice.catalog_id)?
-                .ok_or(ApiError::NotFound("catalog"))?;
-            let set = catalogs::decode_set(&slice.bitmap)?;
-            let ids = set.page_after(after, limit + 1);
-            let more = ids.len() > limit;
-            let rows = catalogs::tracks_by_ids(conn, catalog.no, &ids[..ids.len().min(limit)])?;
-            Ok::<_, ApiError>((rows, more))
-        })
+        .run(move |conn| slice_track_page(conn, &slice, paging))
         .await?;
-    let next_cursor = if more {
-        rows.last().map(|r| encode_cursor(&r.track_id.to_string()))
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(Page {
-        items: rows
-            .into_iter()
-            .map(TrackView::try_from)
-            .collect::<Result<_, _>>()?,
-        next_cursor,
-    }))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Whether a recording is in the slice: 200 with the track, or 404.

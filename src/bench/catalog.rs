@@ -430,6 +430,8 @@ pub fn run_catalog_bench(
             ms(t)
         )?;
     }
+    offered_slice_listing(&mut conn, out, &organization, &catalog, &stored, middle)?;
+
     // Probe a member of the slice, from the middle of it.
     let probe_id = middle.unwrap_or_default();
     let probe = catalogs::tracks_by_ids(&mut conn, catalog.no, &[probe_id])?
@@ -510,6 +512,103 @@ pub(super) fn write_slice_size(
         stored,
         stored as f64 / 1048576.0,
         estimate
+    )?;
+    Ok(())
+}
+
+/// What a licensee pays to read an offered slice (issue #14): the slice above offered
+/// publicly, read by another organization through the handlers' own path
+/// (`api::offers::offered_slice`: the visibility check of `GET /offers/{id}` and the
+/// slice; `api::track_lists::slice_track_page`: the page), 1,000 tracks as two pages of
+/// 500 (the largest page), each page loading the offer and slice afresh as a request
+/// does; and one 5,000-track chunk of `GET /offers/{id}/tracks.csv`.
+fn offered_slice_listing(
+    conn: &mut DbConnection,
+    out: &mut dyn Write,
+    licensor: &Organization,
+    catalog: &Catalog,
+    slice: &catalogs::Slice,
+    middle: Option<u32>,
+) -> Result<(), BenchError> {
+    use crate::api::csv_export::{track_csv_chunk, TRACKS_PER_CHUNK, TRACK_COLUMNS};
+    use crate::api::offers::offered_slice;
+    use crate::api::track_lists::{slice_track_page, TrackPaging};
+    use crate::db::marketplace::{self as market, Offer};
+    use crate::domain::listing::{OfferState, Visibility};
+
+    let api = |e: crate::api::problem::ApiError| BenchError::Setup(e.to_string());
+    let at = now();
+    let licensee = Organization {
+        id: new_id(),
+        name: "Benchmark Licensee".into(),
+        kind: "platform".into(),
+        created_at: at,
+    };
+    accounts::insert_organization(conn, &licensee)?;
+    let set = catalogs::decode_set(&slice.bitmap)?;
+    let offer = Offer {
+        id: new_id(),
+        organization_id: licensor.id.clone(),
+        slice_id: slice.id.clone(),
+        catalog_id: catalog.id.clone(),
+        catalog_no: catalog.no,
+        title: "Benchmark offer".into(),
+        // Never parsed on this path; a real offer holds its canonical term sheet.
+        terms: "{}".into(),
+        territories: r#"["worldwide"]"#.into(),
+        usages: r#"["interactive_streaming"]"#.into(),
+        exclusive: false,
+        currency: "USD".into(),
+        asking_minor: 0,
+        track_count: slice.track_count,
+        sample_track_ids: serde_json::to_string(&set.sample(market::SAMPLE_TRACKS))
+            .map_err(|e| BenchError::Setup(e.to_string()))?,
+        start_date: chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default(),
+        end_date: chrono::NaiveDate::from_ymd_opt(2029, 12, 31).unwrap_or_default(),
+        visibility: Visibility::Public.as_str().into(),
+        status: OfferState::Published.as_str().into(),
+        expires_at: at + chrono::Duration::days(30),
+        created_at: at,
+        published_at: Some(at),
+        updated_at: at,
+    };
+    crate::db::write_transaction(conn, |conn| market::insert_offer(conn, &offer, &[], &[]))?;
+    for (name, start) in [("first 1,000", None), ("1,000 from the middle", middle)] {
+        let (t, rows) = time_runs(21, || {
+            let mut after = start;
+            let mut rows = 0;
+            for _ in 0..2 {
+                let slice = offered_slice(conn, &licensee.id, &offer.id).map_err(api)?;
+                let page = slice_track_page(conn, &slice, TrackPaging { after, limit: 500 })
+                    .map_err(api)?;
+                rows += page.items.len();
+                after = page
+                    .next_cursor
+                    .as_deref()
+                    .map(|c| crate::api::catalogs::track_cursor(Some(c)))
+                    .transpose()
+                    .map_err(api)?
+                    .flatten();
+            }
+            Ok(rows)
+        })?;
+        writeln!(
+            out,
+            "| list an offered slice's tracks as a licensee, {name} (2 pages of 500, offer and slice loaded per page; target < 20 ms) | {} ({rows} rows) |",
+            ms(t)
+        )?;
+    }
+    let (t, bytes) = time_runs(7, || {
+        let ids = set.page_after(middle, TRACKS_PER_CHUNK);
+        let rows = catalogs::tracks_by_ids(conn, catalog.no, &ids)?;
+        Ok(track_csv_chunk(rows, TRACK_COLUMNS, false)
+            .map_err(api)?
+            .len())
+    })?;
+    writeln!(
+        out,
+        "| one {TRACKS_PER_CHUNK}-track chunk of an offer's CSV, read and written | {} ({bytes} bytes) |",
+        ms(t)
     )?;
     Ok(())
 }

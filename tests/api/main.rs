@@ -9,6 +9,7 @@ mod deals;
 mod foundation;
 mod guide;
 mod hostile_input;
+mod licensee_tracks;
 mod mail;
 mod market_rules;
 mod marketplace;

@@ -1,0 +1,77 @@
+//! Pages of a stored track set — a slice, a grant, what is still available — read the
+//! same way wherever they are listed: `?limit=N&cursor=C` as in `GET /slices/{id}/tracks`,
+//! ids found by seeking in the Roaring bitmap (never a scan), only the page's rows read,
+//! answered as a `Page<TrackView>`. Who may read which set is decided by each handler
+//! (the slice's owner, an offer's audience, a deal's or grant's parties); the CSV form of
+//! the same lists is `csv_export::tracks_csv`.
+
+use super::catalogs::{track_cursor, TrackView};
+use super::pagination::{encode_cursor, Page, PageQuery};
+use super::problem::ApiError;
+use crate::db::catalogs::{self, Slice};
+use crate::db::DbConnection;
+use crate::domain::trackset::TrackSet;
+
+/// Where a page of a track set starts and how many tracks it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackPaging {
+    /// The last track id of the previous page.
+    pub after: Option<u32>,
+    pub limit: usize,
+}
+
+impl TrackPaging {
+    /// `limit` 1–500 (default 50; 400 on `limit` otherwise) and a cursor this API
+    /// wrote (400 on `cursor` otherwise).
+    pub fn parse(page: &PageQuery) -> Result<Self, ApiError> {
+        Ok(Self {
+            limit: page.limit()? as usize,
+            after: track_cursor(page.cursor.as_deref())?,
+        })
+    }
+}
+
+/// One page of `set` (track ids of the catalog numbered `catalog_no`), in track order.
+/// `next_cursor` holds the page's last id, and is null on the last page.
+pub fn track_page(
+    conn: &mut DbConnection,
+    catalog_no: i64,
+    set: &TrackSet,
+    paging: TrackPaging,
+) -> Result<Page<TrackView>, ApiError> {
+    let mut ids = set.page_after(paging.after, paging.limit + 1);
+    let more = ids.len() > paging.limit;
+    ids.truncate(paging.limit);
+    let rows = catalogs::tracks_by_ids(conn, catalog_no, &ids)?;
+    Ok(Page {
+        items: rows
+            .into_iter()
+            .map(TrackView::try_from)
+            .collect::<Result<_, _>>()?,
+        next_cursor: ids
+            .last()
+            .filter(|_| more)
+            .map(|id| encode_cursor(&id.to_string())),
+    })
+}
+
+/// A slice's track set, with the number of the catalog its ids belong to.
+pub fn slice_track_set(
+    conn: &mut DbConnection,
+    slice: &Slice,
+) -> Result<(i64, TrackSet), ApiError> {
+    let catalog =
+        catalogs::find_catalog(conn, &slice.catalog_id)?.ok_or(ApiError::NotFound("catalog"))?;
+    Ok((catalog.no, catalogs::decode_set(&slice.bitmap)?))
+}
+
+/// One page of a slice's tracks: what `GET /slices/{id}/tracks` answers its owner, and
+/// `GET /offers/{id}/tracks` and `GET /deals/{id}/tracks` answer the other side.
+pub fn slice_track_page(
+    conn: &mut DbConnection,
+    slice: &Slice,
+    paging: TrackPaging,
+) -> Result<Page<TrackView>, ApiError> {
+    let (catalog_no, set) = slice_track_set(conn, slice)?;
+    track_page(conn, catalog_no, &set, paging)
+}
