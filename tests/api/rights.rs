@@ -248,9 +248,14 @@ async fn the_signature_commits_to_the_isrcs_anyone_can_hash(backend: Backend) {
         "ISRC is the first column: {}",
         &csv.text[..40]
     );
+    assert_eq!(sha256sum_of_isrcs(&csv.text), slice_hash);
+}
+
+/// What anyone can run on a downloaded track CSV (see docs/rights.md).
+fn sha256sum_of_isrcs(csv: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tracks.csv");
-    std::fs::write(&file, &csv.text).unwrap();
+    std::fs::write(&file, csv).unwrap();
     let out = std::process::Command::new("bash")
         .arg("-c")
         .arg(format!(
@@ -260,7 +265,7 @@ async fn the_signature_commits_to_the_isrcs_anyone_can_hash(backend: Backend) {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), slice_hash);
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// Tencent → NetEase → Kugou → Migu: each passes on part of what it received.
@@ -790,6 +795,25 @@ async fn a_platform_sees_what_it_already_holds_of_an_offer(backend: Backend) {
         .map(|s| s["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, vec!["catalog", "received_grant"]);
+    // The licensee downloads what it would sign for and checks the hash itself.
+    let csv = app
+        .get(
+            &format!("/api/v1/offers/{offer_id}/tracks.csv"),
+            Some(&m.licensee.access_token),
+        )
+        .await;
+    assert_eq!(csv.status.as_u16(), 200);
+    assert_eq!(csv.text.lines().count() as i64, m.slice_tracks + 1);
+    let offer = app
+        .get(
+            &format!("/api/v1/offers/{offer_id}"),
+            Some(&m.licensee.access_token),
+        )
+        .await;
+    assert_eq!(
+        json!(sha256sum_of_isrcs(&csv.text)),
+        offer.assert_status(200)["terms"]["tracks_hash"]
+    );
     // An organization the offer is not aimed at cannot see it, nor its overlap.
     app.get(
         &format!("/api/v1/offers/{offer_id}/overlap"),
