@@ -1301,7 +1301,10 @@ async fn concurrent_signatures_never_grant_a_track_twice(backend: Backend) {
             "deal {refused} was refused without a conflicting grant"
         );
     }
-    assert!(executed.len() >= 22, "{} executed", executed.len());
+    // At least 19 execute whatever the order: one of each duplicated (territory,
+    // year) pair (24), unless a wide deal wins first and takes its windows (CN+HK
+    // 2027–28 blocks 4 windows for 1, TW 2030–32 blocks 3 for 1: 24 − 4 − 3 + 2).
+    assert!(executed.len() >= 19, "{} executed", executed.len());
 
     // The stored grants agree: audited pairwise through the domain's own rule.
     let grants = app
