@@ -22,5 +22,6 @@ pub mod import;
 pub mod mail;
 pub mod marketplace;
 pub mod notifications;
+pub mod royalties;
 pub mod sweeper;
 pub mod telemetry;

@@ -236,9 +236,31 @@ impl From<ImportError> for ApiError {
 
 /// Feeds the HTTP body to the blocking import as it arrives, through a bounded
 /// channel: memory stays bounded whatever the upload's size.
-struct ChannelReader {
+pub(crate) struct ChannelReader {
     chunks: tokio::sync::mpsc::Receiver<Result<web::Bytes, String>>,
     current: web::Bytes,
+}
+
+/// A reader of the request body for blocking code, and the future that feeds it:
+/// run both together (`futures_util::join!`).
+pub(crate) fn streamed_body(
+    mut payload: web::Payload,
+) -> (ChannelReader, impl std::future::Future<Output = ()>) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, String>>(32);
+    let reader = ChannelReader {
+        chunks: rx,
+        current: web::Bytes::new(),
+    };
+    let feeding = async move {
+        while let Some(chunk) = payload.next().await {
+            let item = chunk.map_err(|e| e.to_string());
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    };
+    (reader, feeding)
 }
 
 impl std::io::Read for ChannelReader {
@@ -282,7 +304,7 @@ pub async fn import_tracks(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Negotiator)?;
     let format = req
@@ -295,17 +317,11 @@ pub async fn import_tracks(
         })?;
     let catalog = owned_catalog(&state, &caller, path.into_inner()).await?;
     let catalog_no = catalog.no;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, String>>(32);
+    let (body, feeding) = streamed_body(payload);
     let user_id = caller.user_id().to_string();
     let today = Utc::now().date_naive();
     let importing = state.db.run(move |conn| {
-        let reader = std::io::BufReader::with_capacity(
-            1 << 16,
-            ChannelReader {
-                chunks: rx,
-                current: web::Bytes::new(),
-            },
-        );
+        let reader = std::io::BufReader::with_capacity(1 << 16, body);
         import::import_tracks(
             conn,
             &catalog,
@@ -316,15 +332,6 @@ pub async fn import_tracks(
             &mut (),
         )
     });
-    let feeding = async move {
-        while let Some(chunk) = payload.next().await {
-            let item = chunk.map_err(|e| e.to_string());
-            let failed = item.is_err();
-            if tx.send(item).await.is_err() || failed {
-                break;
-            }
-        }
-    };
     let (report, ()) = futures_util::join!(importing, feeding);
     let report: ImportReport = report?;
     if report.imported > 0 {

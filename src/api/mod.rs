@@ -24,6 +24,7 @@ pub mod pagination;
 pub mod problem;
 pub mod requests;
 pub mod rights;
+pub mod royalties;
 pub mod slices;
 pub mod state;
 pub mod track_lists;
@@ -91,6 +92,7 @@ fn configure_v1(cfg: &mut ServiceConfig) {
     deals::configure(cfg);
     grants::configure(cfg);
     rights::configure(cfg);
+    royalties::configure(cfg);
     notifications::configure(cfg);
     offers::configure(cfg);
     requests::configure(cfg);

@@ -55,10 +55,13 @@ fn report(rows: u64) -> Vec<u8> {
 pub fn run_royalties_bench(rows: u64, out: &mut dyn Write) -> Result<(), BenchError> {
     let setup = |e: String| BenchError::Setup(e);
     let currency = Currency::parse("CNY").map_err(|e| setup(e.to_string()))?;
-    let territories: BTreeSet<Territory> = TERRITORIES
-        .iter()
-        .map(|t| Territory::parse(t).map_err(|e| setup(e.to_string())))
-        .collect::<Result<_, _>>()?;
+    let territories = crate::domain::territory::Territories::only(
+        TERRITORIES
+            .iter()
+            .map(|t| Territory::parse(t).map_err(|e| setup(e.to_string())))
+            .collect::<Result<_, _>>()?,
+    )
+    .ok_or_else(|| setup("no territories".into()))?;
     let usages: BTreeSet<Usage> = [Usage::InteractiveStreaming].into_iter().collect();
     let granted: HashSet<i64> = (0..rows)
         .map(|i| Isrc::parse(&isrc_text(i)).map(|isrc| isrc.key()))

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod audit;
 pub mod catalogs;
 pub mod deals;
+pub mod grant_recordings_cache;
 pub mod holdings;
 pub mod idempotency;
 pub mod marketplace;
@@ -16,6 +17,7 @@ pub mod notifications;
 pub mod outbox;
 pub mod postings_cache;
 pub mod recordings;
+pub mod royalties;
 pub mod schema;
 
 use std::path::PathBuf;

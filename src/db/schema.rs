@@ -494,3 +494,40 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    usage_reports (id) {
+        id -> Text,
+        grant_id -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        version -> Integer,
+        lines -> Text,
+        isrc_rows -> BigInt,
+        uploaded_by -> Text,
+        created_at -> Timestamp,
+        superseded_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    royalty_statements (id) {
+        id -> Text,
+        grant_id -> Text,
+        report_id -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        currency -> Text,
+        lines -> Text,
+        earned_minor -> BigInt,
+        guarantee_top_up_minor -> BigInt,
+        recouped_minor -> BigInt,
+        unrecouped_minor -> BigInt,
+        payable_minor -> BigInt,
+        recouped_to_date_minor -> BigInt,
+        owed_to_date_minor -> BigInt,
+        due_date -> Date,
+        created_at -> Timestamp,
+        superseded_at -> Nullable<Timestamp>,
+    }
+}

@@ -25,13 +25,12 @@ use crate::db::deals::{self, BackingLossRow, GrantSummary};
 use crate::db::holdings::{self, HoldingVersionRow};
 use crate::db::{new_id, stored, stored_json, DbConnection, DbError};
 use crate::domain::grant::{
-    holding_covers, uncovered, GrantScope, GrantStatus, Holding, HoldingGap, HoldingOverride,
-    LossCause, CONFLICT_SAMPLE_SIZE,
+    uncovered, GrantScope, GrantStatus, Holding, HoldingGap, HoldingOverride, LossCause,
+    CONFLICT_SAMPLE_SIZE,
 };
 use crate::domain::isrc::Isrc;
 use crate::domain::period::Period;
 use crate::domain::recording::RecordingSet;
-use crate::domain::selector::fold_key;
 use crate::mail::event::{DealRef, Event};
 
 /// What backs a catalog, as execution and advice check a grant against it.
@@ -216,12 +215,6 @@ pub fn shortfall(backing: &Backing, scope: &GrantScope) -> Option<(RecordingSet,
     found
 }
 
-/// Whether the upstream grant has ended as a whole (terminated or completed):
-/// nothing of it can be offered on any more.
-pub fn upstream_ended(grant: &GrantSummary) -> Result<bool, DbError> {
-    Ok(stored::<GrantStatus>("grants.status", &grant.status)? != GrantStatus::Active)
-}
-
 /// One grant whose backing ended, found by a walk.
 struct Loss {
     grant: GrantSummary,
@@ -275,11 +268,11 @@ pub fn holding_changed(
         };
         let backing = backing(conn, catalog, &slice)?;
         let scope = GrantScope {
-            tracks: catalogs::decode_recordings(
+            tracks: std::sync::Arc::new(catalogs::decode_recordings(
                 deals::grant_recordings(conn, &grant.id)?.as_deref(),
                 "grant",
                 &grant.id,
-            )?,
+            )?),
             territories: stored_json("grants.territories", &grant.territories)?,
             usages: stored_json("grants.usages", &grant.usages)?,
             period: Period::new(grant.start_date.max(today), grant.end_date)
@@ -452,14 +445,4 @@ pub fn describe_gaps(gaps: &[HoldingGap]) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-/// The folded posting key of a label, as overrides store it.
-pub fn label_key(label: &str) -> String {
-    fold_key(label)
-}
-
-/// Whether a holding alone covers a scope (re-exported for the holdings service).
-pub fn covers(holding: &Holding, scope: &GrantScope) -> bool {
-    holding_covers(holding, scope).is_ok()
 }

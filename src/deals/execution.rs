@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::{chain, DealError};
 use crate::db::catalogs::{self, Catalog, Slice};
 use crate::db::deals::{self, DealRow, GrantRow, InstallmentRow};
-use crate::db::{new_id, DbConnection, DbError};
+use crate::db::{grant_recordings_cache, new_id, DbConnection, DbError};
 use crate::domain::grant::{
     blocks, conflict_report, GrantScope, GrantStatus, HoldingGap, RightsQuery, CONFLICT_SAMPLE_SIZE,
 };
@@ -27,6 +27,7 @@ use crate::domain::territory::Territories;
 use crate::domain::trackset::TrackSet;
 use crate::domain::usage::Usages;
 use crate::domain::ValidationErrors;
+use std::sync::Arc;
 
 /// Everything execution needs, loaded once.
 pub struct Plan {
@@ -145,7 +146,7 @@ pub fn plan(
 ) -> Result<Plan, DealError> {
     let (slice, catalog) = licensor_slice(conn, licensor_org_id, terms.slice_id())?;
     let scope = GrantScope {
-        tracks: slice.recording_set()?,
+        tracks: std::sync::Arc::new(slice.recording_set()?),
         territories: terms.territories().clone(),
         usages: terms.usages().clone(),
         period: terms.period(),
@@ -205,23 +206,43 @@ pub fn grants_that_could_collide(
             ),
         );
     }
-    let ids: Vec<String> = windows.keys().cloned().collect();
-    let mut found = Vec::with_capacity(ids.len());
-    for (id, bytes) in deals::grant_recordings_many(conn, &ids)? {
-        if let Some((catalog_id, territories, usages, period, exclusive)) = windows.remove(&id) {
-            let tracks = catalogs::decode_recordings(bytes.as_deref(), "grant", &id)?;
-            found.push(CollidingGrant {
-                id,
-                catalog_id,
-                scope: GrantScope {
-                    tracks,
-                    territories,
-                    usages,
-                    period,
-                    exclusive,
-                },
-            });
+    // Recording sets never change once written: decoded ones come from this
+    // node's cache, and only the others are loaded, in bulk.
+    let mut sets = std::collections::HashMap::new();
+    let missing: Vec<String> = windows
+        .keys()
+        .filter(|id| match grant_recordings_cache::get(id) {
+            Some(set) => {
+                sets.insert((*id).clone(), set);
+                false
+            }
+            None => true,
+        })
+        .cloned()
+        .collect();
+    for (id, bytes) in deals::grant_recordings_many(conn, &missing)? {
+        let set = Arc::new(catalogs::decode_recordings(bytes.as_deref(), "grant", &id)?);
+        if let Some(bytes) = &bytes {
+            grant_recordings_cache::put(&id, set.clone(), bytes.len());
         }
+        sets.insert(id, set);
+    }
+    let mut found = Vec::with_capacity(windows.len());
+    for (id, (catalog_id, territories, usages, period, exclusive)) in windows {
+        let tracks = sets
+            .remove(&id)
+            .ok_or_else(|| corrupt("grant recordings", format!("grant {id} has none")))?;
+        found.push(CollidingGrant {
+            id,
+            catalog_id,
+            scope: GrantScope {
+                tracks,
+                territories,
+                usages,
+                period,
+                exclusive,
+            },
+        });
     }
     found.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(found)

@@ -27,6 +27,8 @@
 //! dimension that is not held; [`holding_covers_tracks`] applies per-track
 //! overrides.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::domain::period::Period;
@@ -40,7 +42,8 @@ pub const CONFLICT_SAMPLE_SIZE: usize = 20;
 /// The rights of one grant (recorded at execution) or of a proposed one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrantScope {
-    pub tracks: RecordingSet,
+    /// Shared: an existing grant's set may come from the per-node cache.
+    pub tracks: Arc<RecordingSet>,
     pub territories: Territories,
     pub usages: Usages,
     pub period: Period,
@@ -350,7 +353,7 @@ pub fn holding_covers_tracks(
     scope: &GrantScope,
 ) -> Result<(), Vec<HoldingShortfall>> {
     let mut shortfalls = Vec::new();
-    let mut rest = scope.tracks.clone();
+    let mut rest = RecordingSet::clone(&scope.tracks);
     for o in overrides {
         if scope.tracks.is_disjoint(&o.tracks) {
             continue;
@@ -391,7 +394,7 @@ pub fn uncovered(
 ) -> Option<(RecordingSet, Vec<HoldingGap>)> {
     let mut lost = RecordingSet::new();
     let mut gaps: Vec<HoldingGap> = Vec::new();
-    let mut rest = scope.tracks.clone();
+    let mut rest = RecordingSet::clone(&scope.tracks);
     let mut judge = |holding: &Holding, tracks: RecordingSet| {
         if let Err(found) = holding_covers(holding, scope) {
             lost.union_with(&tracks);
@@ -491,7 +494,7 @@ mod tests {
 
     fn base() -> GrantScope {
         GrantScope {
-            tracks: tracks(&[1, 2, 3, 4]),
+            tracks: Arc::new(tracks(&[1, 2, 3, 4])),
             territories: only(&["CN", "HK"]),
             usages: usages(&[Usage::InteractiveStreaming, Usage::Download]),
             period: period("2027-01-01", "2027-12-31"),
@@ -502,7 +505,7 @@ mod tests {
     #[test]
     fn overlapping_in_every_dimension_conflicts() {
         let other = GrantScope {
-            tracks: tracks(&[3, 4, 5]),
+            tracks: Arc::new(tracks(&[3, 4, 5])),
             territories: only(&["HK", "US"]),
             usages: usages(&[Usage::Download, Usage::Video]),
             period: period("2027-06-01", "2028-05-31"),
@@ -519,7 +522,7 @@ mod tests {
     #[test]
     fn disjoint_tracks_prevent_a_conflict() {
         let other = GrantScope {
-            tracks: tracks(&[5, 6]),
+            tracks: Arc::new(tracks(&[5, 6])),
             ..base()
         };
         assert_eq!(conflict(&base(), &other), None);
@@ -597,7 +600,7 @@ mod tests {
     #[test]
     fn sample_is_bounded() {
         let a = GrantScope {
-            tracks: RecordingSet::from_range(0..1_000),
+            tracks: Arc::new(RecordingSet::from_range(0..1_000)),
             ..base()
         };
         let c = conflict(&a, &a.clone()).expect("conflict");
@@ -611,11 +614,11 @@ mod tests {
     #[test]
     fn report_counts_distinct_tracks_and_keeps_keys() {
         let g1 = GrantScope {
-            tracks: tracks(&[1, 2, 9]),
+            tracks: Arc::new(tracks(&[1, 2, 9])),
             ..base()
         };
         let g2 = GrantScope {
-            tracks: tracks(&[2, 3]),
+            tracks: Arc::new(tracks(&[2, 3])),
             ..base()
         };
         let g3 = GrantScope {
@@ -635,18 +638,18 @@ mod tests {
     fn availability_removes_only_blocking_grants() {
         let all = RecordingSet::from_range(0..10);
         let exclusive_cn = GrantScope {
-            tracks: tracks(&[1, 2]),
+            tracks: Arc::new(tracks(&[1, 2])),
             territories: only(&["CN"]),
             ..base()
         };
         let non_exclusive_cn = GrantScope {
-            tracks: tracks(&[3]),
+            tracks: Arc::new(tracks(&[3])),
             territories: only(&["CN"]),
             exclusive: false,
             ..base()
         };
         let exclusive_us = GrantScope {
-            tracks: tracks(&[4]),
+            tracks: Arc::new(tracks(&[4])),
             territories: only(&["US"]),
             ..base()
         };
@@ -730,7 +733,7 @@ mod tests {
             ..holding()
         };
         let (lost, gaps) = uncovered(&cut, &[], &base()).expect("CN is no longer held");
-        assert_eq!(lost, base().tracks);
+        assert_eq!(lost, *base().tracks);
         assert_eq!(gaps.len(), 1);
         // An override keeping CN for tracks 1 and 2 saves them.
         let keep = HoldingOverride {
@@ -844,7 +847,7 @@ mod tests {
         assert_eq!(err[0].sample, vec![2, 3]);
         // Without those tracks the grant is covered.
         let fine = GrantScope {
-            tracks: tracks(&[1, 4]),
+            tracks: Arc::new(tracks(&[1, 4])),
             ..base()
         };
         assert_eq!(
@@ -903,7 +906,7 @@ mod tests {
             any::<bool>(),
         )
             .prop_map(|(ids, territories, usages, period, exclusive)| GrantScope {
-                tracks: ids.into_iter().collect(),
+                tracks: Arc::new(ids.into_iter().collect()),
                 territories,
                 usages,
                 period,
@@ -971,13 +974,13 @@ mod tests {
             let all: RecordingSet = all_ids.into_iter().collect();
             let free = available(&all, &ask.rights(), &existing);
             prop_assert!(free.is_subset(&all));
-            let granted = GrantScope { tracks: free.clone(), ..ask.clone() };
+            let granted = GrantScope { tracks: Arc::new(free.clone()), ..ask.clone() };
             for g in &existing {
                 prop_assert!(conflict(&granted, g).is_none());
             }
             // Maximal: every track left out would conflict with some grant.
             for t in all.difference(&free).keys() {
-                let one = GrantScope { tracks: [t].into_iter().collect(), ..ask.clone() };
+                let one = GrantScope { tracks: Arc::new(RecordingSet::from_keys([t])), ..ask.clone() };
                 prop_assert!(existing.iter().any(|g| conflict(&one, g).is_some()));
             }
         }

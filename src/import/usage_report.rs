@@ -22,7 +22,7 @@ use rust_decimal::Decimal;
 use crate::domain::isrc::Isrc;
 use crate::domain::money::Currency;
 use crate::domain::royalty::UsageLine;
-use crate::domain::territory::Territory;
+use crate::domain::territory::{Territories, Territory};
 use crate::domain::usage::Usage;
 
 pub const COLUMNS: [&str; 7] = [
@@ -40,7 +40,7 @@ pub const MAX_PROBLEMS_LISTED: usize = 1_000;
 /// What a report is checked against: the grant it reports on.
 pub struct ReportScope<'a> {
     pub currency: Currency,
-    pub territories: &'a BTreeSet<Territory>,
+    pub territories: &'a Territories,
     pub usages: &'a BTreeSet<Usage>,
     /// Whether the grant covers a recording.
     pub covers: &'a dyn Fn(&Isrc) -> bool,
@@ -290,7 +290,7 @@ fn parse_territory(
     scope: &ReportScope<'_>,
 ) -> Option<Territory> {
     match Territory::parse(cell) {
-        Ok(t) if scope.territories.contains(&t) => Some(t),
+        Ok(t) if scope.territories.contains(t) => Some(t),
         Ok(t) => {
             refused.push(
                 line,
@@ -375,10 +375,13 @@ mod tests {
     use super::*;
 
     fn read(csv: &str) -> Result<UsageReport, ReportRefused> {
-        let territories: BTreeSet<Territory> = ["CN", "HK"]
-            .iter()
-            .map(|t| Territory::parse(t).expect("territory"))
-            .collect();
+        let territories = Territories::only(
+            ["CN", "HK"]
+                .iter()
+                .map(|t| Territory::parse(t).expect("territory"))
+                .collect(),
+        )
+        .expect("non-empty");
         let usages: BTreeSet<Usage> = [Usage::InteractiveStreaming].into_iter().collect();
         let covered = Isrc::parse("CNA012400001").expect("isrc");
         let covers = move |isrc: &Isrc| *isrc == covered || isrc.as_str() == "CNA012400002";

@@ -1320,7 +1320,7 @@ async fn concurrent_signatures_never_grant_a_track_twice(backend: Backend) {
     let scopes: Vec<GrantScope> = grants
         .iter()
         .map(|g| GrantScope {
-            tracks: tracks.clone(),
+            tracks: std::sync::Arc::new(tracks.clone()),
             territories: serde_json::from_value(g["territories"].clone()).unwrap(),
             usages: serde_json::from_value(g["usages"].clone()).unwrap(),
             period: cadenza::domain::period::Period::new(

@@ -16,3 +16,4 @@ mod marketplace;
 mod openapi;
 mod reliability;
 mod rights;
+mod royalties;

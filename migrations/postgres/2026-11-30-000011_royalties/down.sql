@@ -1,0 +1,2 @@
+DROP TABLE royalty_statements;
+DROP TABLE usage_reports;
