@@ -84,7 +84,7 @@ pub fn find_owned_catalog(
 pub fn catalogs_with_recordings(
     conn: &mut DbConnection,
     organization_id: &str,
-) -> Result<Vec<(Catalog, Option<Vec<u8>>)>, DbError> {
+) -> Result<Vec<(Catalog, super::StoredRecordings)>, DbError> {
     Ok(catalogs::table
         .filter(catalogs::organization_id.eq(organization_id))
         .order(catalogs::id.asc())

@@ -462,7 +462,7 @@ pub fn grants_overlapping(
 pub fn grant_recordings_many(
     conn: &mut DbConnection,
     ids: &[String],
-) -> Result<Vec<(String, Option<Vec<u8>>)>, DbError> {
+) -> Result<Vec<(String, super::StoredRecordings)>, DbError> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(200) {
         out.extend(
@@ -770,7 +770,7 @@ pub fn backing_losses_of(
 pub fn received_grants(
     conn: &mut DbConnection,
     licensee_org_id: &str,
-) -> Result<Vec<(GrantSummary, Option<Vec<u8>>)>, DbError> {
+) -> Result<Vec<(GrantSummary, super::StoredRecordings)>, DbError> {
     Ok(grants::table
         .filter(grants::licensee_org_id.eq(licensee_org_id))
         .filter(grants::status.eq(GrantStatus::Active.as_str()))

@@ -306,6 +306,10 @@ impl Db {
     }
 }
 
+/// A stored recording set (`RecordingSet` bytes); `None` only for a row the
+/// startup backfill has not reached.
+pub type StoredRecordings = Option<Vec<u8>>;
+
 /// Runs the embedded migrations of the connection's backend, then the backfill
 /// of data the migrations cannot compute in SQL ([`recordings::backfill`]). On
 /// PostgreSQL an advisory lock serializes nodes that start at the same moment.

@@ -91,6 +91,6 @@ pub fn receive(
             .by(Some(&author.organization_id), Some(&author.user_id))
             .after(serde_json::json!({"grant_id": grant.id, "track_count": grant.track_count}))
             .write(conn)?;
-        Ok(catalogs::find_catalog(conn, &catalog.id)?.ok_or(DealError::NotFound("catalog"))?)
+        catalogs::find_catalog(conn, &catalog.id)?.ok_or(DealError::NotFound("catalog"))
     })
 }
