@@ -273,10 +273,14 @@ include-path-regex = '^/api/v1/marketplace/tracks/\{isrc\}'
 parameters = { "path.isrc" = { dictionary = "isrcs", probability = 0.5 } }
 
 # A deal transition without If-Match is 428 Precondition Required (RFC 6585), the
-# status made for exactly this; the check's default list predates it.
+# status made for exactly this; the check's default list predates it. With a stale
+# If-Match it is 412 whatever the body: preconditions are evaluated before the
+# content is processed (RFC 9110 §13.2.1), so a schema-violating body under a stale
+# version is refused with 412, which is a refusal too.
 [[operations]]
 include-path-regex = '^/api/v1/deals/\{id\}/(submit|counter|accept|reject|withdraw|sign|terminate)$'
 checks.missing_required_header.expected-statuses = [400, 401, 403, 406, 415, 422, 428]
+checks.negative_data_rejection.expected-statuses = [400, 401, 403, 404, 405, 406, 409, 412, 415, 422, 428, 429]
 TOML
 
 report="${SCHEMATHESIS_REPORT_DIR:-target/schemathesis-report}/$backend"
