@@ -475,6 +475,23 @@ pub fn grant_recordings_many(
     Ok(out)
 }
 
+/// The track-id sets of several grants, 200 per query.
+pub fn grant_tracks_many(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> Result<Vec<(String, Vec<u8>)>, DbError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(200) {
+        out.extend(
+            grants::table
+                .filter(grants::id.eq_any(chunk))
+                .select((grants::id, grants::tracks))
+                .load::<(String, Vec<u8>)>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
 pub fn grant_tracks(conn: &mut DbConnection, grant_id: &str) -> Result<Vec<u8>, DbError> {
     Ok(grants::table
         .find(grant_id)

@@ -126,7 +126,8 @@ pub fn backing(
             }),
         });
     }
-    let slice_tracks = catalogs::decode_set(&slice.bitmap)?;
+    // Decoded only if a label override needs it (not on the usual signing path).
+    let mut slice_tracks = None;
     let mut default = None;
     let mut overrides = Vec::new();
     for row in holdings::current(conn, &catalog.id)? {
@@ -134,8 +135,14 @@ pub fn backing(
         match row.scope.as_str() {
             "catalog" => default = Some(holding),
             "label" => {
+                if slice_tracks.is_none() {
+                    slice_tracks = Some(catalogs::decode_set(&slice.bitmap)?);
+                }
                 let label_tracks = catalogs::label_tracks(conn, catalog.no, &row.scope_key)?;
-                let mine = slice_tracks.intersection(&label_tracks);
+                let mine = slice_tracks
+                    .as_ref()
+                    .map(|all| all.intersection(&label_tracks))
+                    .unwrap_or_default();
                 overrides.push(HoldingOverride {
                     tracks: catalogs::recordings_of_tracks(conn, catalog.no, &mine)?,
                     holding,

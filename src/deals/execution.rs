@@ -258,18 +258,20 @@ pub fn available_tracks(
     wanted: &RightsQuery,
 ) -> Result<TrackSet, DealError> {
     let mut free = catalogs::catalog_tracks(conn, catalog.no)?;
+    let mut here = Vec::new();
     let mut elsewhere = RecordingSet::new();
     for grant in grants_that_could_collide(conn, &catalog.organization_id, wanted)? {
         if !blocks(wanted, &grant.scope) {
             continue;
         }
         if grant.catalog_id == catalog.id {
-            free.subtract(&catalogs::decode_set(&deals::grant_tracks(
-                conn, &grant.id,
-            )?)?);
+            here.push(grant.id);
         } else {
             elsewhere.union_with(&grant.scope.tracks);
         }
+    }
+    for (_, bytes) in deals::grant_tracks_many(conn, &here)? {
+        free.subtract(&catalogs::decode_set(&bytes)?);
     }
     if !elsewhere.is_empty() {
         let shared = elsewhere.intersection(&catalogs::catalog_recordings(conn, catalog.no)?);

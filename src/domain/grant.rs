@@ -392,29 +392,35 @@ pub fn uncovered(
     overrides: &[HoldingOverride],
     scope: &GrantScope,
 ) -> Option<(RecordingSet, Vec<HoldingGap>)> {
+    // Holdings are judged before any track set is built: on the usual path
+    // (everything held, no override) the scope's tracks are never copied.
     let mut lost = RecordingSet::new();
     let mut gaps: Vec<HoldingGap> = Vec::new();
-    let mut rest = RecordingSet::clone(&scope.tracks);
-    let mut judge = |holding: &Holding, tracks: RecordingSet| {
-        if let Err(found) = holding_covers(holding, scope) {
-            lost.union_with(&tracks);
-            for gap in found {
-                if !gaps.contains(&gap) {
-                    gaps.push(gap);
-                }
+    let keep = |found: Vec<HoldingGap>, gaps: &mut Vec<HoldingGap>| {
+        for gap in found {
+            if !gaps.contains(&gap) {
+                gaps.push(gap);
             }
         }
     };
+    let mut overridden = RecordingSet::new();
     for o in overrides {
         let mine = scope.tracks.intersection(&o.tracks);
         if mine.is_empty() {
             continue;
         }
-        rest.subtract(&o.tracks);
-        judge(&o.holding, mine);
+        if let Err(found) = holding_covers(&o.holding, scope) {
+            lost.union_with(&mine);
+            keep(found, &mut gaps);
+        }
+        overridden.union_with(&mine);
     }
-    if !rest.is_empty() {
-        judge(default, rest);
+    if let Err(found) = holding_covers(default, scope) {
+        let rest = scope.tracks.difference(&overridden);
+        if !rest.is_empty() {
+            lost.union_with(&rest);
+            keep(found, &mut gaps);
+        }
     }
     (!lost.is_empty()).then_some((lost, gaps))
 }
