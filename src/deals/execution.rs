@@ -16,7 +16,8 @@ use crate::db::catalogs::{self, Catalog, Slice};
 use crate::db::deals::{self, DealRow, GrantRow, InstallmentRow};
 use crate::db::{grant_recordings_cache, new_id, DbConnection, DbError};
 use crate::domain::grant::{
-    blocks, conflict_report, GrantScope, GrantStatus, HoldingGap, RightsQuery, CONFLICT_SAMPLE_SIZE,
+    blocking, blocks, conflict_report_within, GrantScope, GrantStatus, HoldingGap, RightsQuery,
+    CONFLICT_SAMPLE_SIZE,
 };
 use crate::domain::installment::InstallmentStatus;
 use crate::domain::isrc::Isrc;
@@ -28,6 +29,10 @@ use crate::domain::trackset::TrackSet;
 use crate::domain::usage::Usages;
 use crate::domain::ValidationErrors;
 use std::sync::Arc;
+
+/// Threads that unite the recordings of the grants a deal is checked against
+/// when this node has not united them yet.
+const UNION_THREADS: usize = 2;
 
 /// Everything execution needs, loaded once.
 pub struct Plan {
@@ -297,7 +302,12 @@ pub fn check(conn: &mut DbConnection, plan: &Plan) -> Result<ExecutionReport, De
     };
     let scope = &plan.scope;
     let existing = grants_that_could_collide(conn, &plan.catalog.organization_id, &scope.rights())?;
-    let report = conflict_report(scope, existing.iter().map(|g| (g.id.clone(), &g.scope)));
+    let blocking = blocking(scope, existing.iter().map(|g| (g.id.as_str(), &g.scope)));
+    let union = grant_recordings_cache::union_of(blocking.iter().map(|(id, _)| *id), || {
+        let sets: Vec<&RecordingSet> = blocking.iter().map(|(_, g)| &*g.tracks).collect();
+        RecordingSet::union_of_parallel(&sets, UNION_THREADS)
+    });
+    let report = conflict_report_within(scope, blocking, &union);
     let (conflicting_track_count, sample_isrcs, conflicting_grants) = match report {
         None => (0, Vec::new(), Vec::new()),
         Some(report) => {
@@ -316,7 +326,7 @@ pub fn check(conn: &mut DbConnection, plan: &Plan) -> Result<ExecutionReport, De
                         .find(|g| g.id == grant_id)
                         .is_some_and(|g| g.scope.exclusive);
                     ConflictingGrant {
-                        grant_id,
+                        grant_id: grant_id.to_string(),
                         track_count: c.track_count,
                         territories: c.territories,
                         usages: c.usages,

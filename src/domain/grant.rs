@@ -158,24 +158,41 @@ pub fn conflict_report<'a, K>(
     new: &GrantScope,
     existing: impl IntoIterator<Item = (K, &'a GrantScope)>,
 ) -> Option<ConflictReport<K>> {
+    let blocking = blocking(new, existing);
+    let union = RecordingSet::union_of(blocking.iter().map(|(_, g)| &*g.tracks));
+    conflict_report_within(new, blocking, &union)
+}
+
+/// The existing grants whose rights windows `new` would collide with where
+/// exclusivity matters (tracks aside), in the given order.
+pub fn blocking<'a, K>(
+    new: &GrantScope,
+    existing: impl IntoIterator<Item = (K, &'a GrantScope)>,
+) -> Vec<(K, &'a GrantScope)> {
     let rights = new.rights();
-    let windows: Vec<(K, &GrantScope)> = existing
+    existing
         .into_iter()
         .filter(|(_, grant)| blocks(&rights, grant))
-        .collect();
-    // The usual answer is "no conflict": the new grant's recordings are met
-    // with the union of every grant whose window overlaps, built in one pass,
-    // instead of with each grant in turn (each pass over a big scattered set
-    // costs its container count). Only grants sharing a recording of that
-    // intersection are then looked at one by one, against it alone.
-    let shared = new.tracks.intersection(&RecordingSet::union_of(
-        windows.iter().map(|(_, g)| &*g.tracks),
-    ));
+        .collect()
+}
+
+/// [`conflict_report`] given the [`blocking`] grants and the union of their
+/// recordings (which a caller may have kept from an earlier check: the usual
+/// answer is "no conflict", found by meeting the new grant's recordings with
+/// that union once instead of with each grant in turn, each pass over a big
+/// scattered set costing its container count). Only grants sharing a recording
+/// of that intersection are then looked at one by one, against it alone.
+pub fn conflict_report_within<K>(
+    new: &GrantScope,
+    blocking: Vec<(K, &GrantScope)>,
+    union_of_blocking: &RecordingSet,
+) -> Option<ConflictReport<K>> {
+    let shared = new.tracks.intersection(union_of_blocking);
     if shared.is_empty() {
         return None;
     }
     let mut conflicts = Vec::new();
-    for (key, grant) in windows {
+    for (key, grant) in blocking {
         if let Some(c) = conflict_within(new, &shared, grant) {
             conflicts.push((key, c));
         }
