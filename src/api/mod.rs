@@ -5,6 +5,7 @@
 //! [`state::AppState`], never through `crate::app`, which mounts them.
 
 pub mod accounts;
+pub mod audit;
 pub mod caller;
 pub mod catalogs;
 pub mod csv_export;
@@ -56,6 +57,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "notifications", description = "The notification feed and e-mail settings"),
         (name = "marketplace", description = "Offers, requests, browsing, matching and the organization directory"),
         (name = "market-rules", description = "The operator's market rules per territory, enforced on offers and deals"),
+        (name = "audit", description = "The organization's tamper-evident audit trail"),
     )
 )]
 pub struct ApiDoc;
@@ -98,4 +100,5 @@ fn configure_v1(cfg: &mut ServiceConfig) {
     requests::configure(cfg);
     marketplace::configure(cfg);
     market_rules::configure(cfg);
+    audit::configure(cfg);
 }

@@ -82,6 +82,18 @@ diesel::table! {
         before_json -> Nullable<Text>,
         after_json -> Nullable<Text>,
         created_at -> Timestamp,
+        seq -> Nullable<BigInt>,
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_chain_heads (chain) {
+        chain -> Text,
+        seq -> BigInt,
+        hash -> Text,
+        updated_at -> Timestamp,
     }
 }
 

@@ -13,6 +13,7 @@
 //! - [`notification`] kinds, and [`stored`]: the one way names are typed from column to JSON
 
 pub mod account;
+pub mod audit_chain;
 pub mod deal;
 pub mod grant;
 pub mod installment;

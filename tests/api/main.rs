@@ -4,6 +4,7 @@ mod helpers;
 mod smtp_sink;
 
 mod accounts;
+mod audit;
 mod catalogs;
 mod deals;
 mod foundation;
