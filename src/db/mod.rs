@@ -19,6 +19,7 @@ pub mod postings_cache;
 pub mod recordings;
 pub mod royalties;
 pub mod schema;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::time::Duration;

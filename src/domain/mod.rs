@@ -34,5 +34,6 @@ pub mod track;
 pub mod trackset;
 pub mod usage;
 pub mod validation;
+pub mod webhook;
 
 pub use validation::{is_storable_text, FieldError, ValidationErrors, NUL_REFUSED};

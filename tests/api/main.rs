@@ -18,3 +18,4 @@ mod openapi;
 mod reliability;
 mod rights;
 mod royalties;
+mod webhooks;
