@@ -413,7 +413,25 @@ async fn unchained_events_are_chained_at_start(backend: Backend) {
     );
 }
 
+/// `AuditEvent::write` called outside any transaction opens its own, so the head lock
+/// still covers the append.
+async fn an_event_written_outside_a_transaction_is_chained(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let owner = app.register("Loose Records", "owner@loose.test").await;
+    let mut conn = app.connection();
+    for i in 0..3 {
+        cadenza::db::audit::AuditEvent::new("test.outside", "organization", None)
+            .by(Some(&owner.organization_id), None)
+            .after(json!({"i": i}))
+            .write(&mut conn)
+            .expect("written");
+    }
+    let report = report_of(&app, &owner.organization_id);
+    assert_eq!(report.outcome.map(|i| i.events), Ok(4));
+}
+
 on_both_backends!(
+    an_event_written_outside_a_transaction_is_chained,
     the_trail_is_chained_and_read_by_owners,
     verify_names_each_tampered_link,
     concurrent_appends_keep_one_chain,
