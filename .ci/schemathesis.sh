@@ -87,7 +87,9 @@ trap 'exit 130' INT TERM
 # A free port: bind port 0 and read what the kernel chose.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
+# No webhook worker: an endpoint URL the fuzzer registers is never called from CI.
 CADENZA_LISTEN="127.0.0.1:$port" \
+  CADENZA_WEBHOOKS_WORKER=false \
   CADENZA_DATA_DIR="$work/data" \
   DATABASE_URL="$database_url" \
   CADENZA_SWEEP_INTERVAL=0 \
@@ -203,6 +205,11 @@ draft=$(call POST /api/v1/deals "$licensor" \
 call POST /api/v1/invitations "$licensor" '{"email": "signer@harbor.test", "role": "signer"}' >/dev/null
 member=$(call GET /api/v1/members "$licensor" | get 'd["items"][0]["id"]')
 notification=$(call GET /api/v1/notifications "$licensor" | get 'd["items"][0]["id"] if d["items"] else ""')
+# A webhook endpoint on a public address literal (no DNS needed; never called: the worker
+# is off) with one queued test delivery.
+webhook=$(call POST /api/v1/webhooks/endpoints "$licensor" \
+  '{"url": "https://93.184.216.34/hooks", "event_types": ["deal_submitted", "deal_countered"]}' | get 'd["id"]')
+delivery=$(call POST "/api/v1/webhooks/endpoints/$webhook/test" "$licensor" '{}' | get 'd["delivery_id"]')
 echo "ci: schemathesis ($backend): seeded catalog $catalog (400 tracks), slices, offer, request, deals (executed, negotiating, draft), grant $grant"
 
 # ---- the fuzzer ---------------------------------------------------------------------------
@@ -240,6 +247,10 @@ values = [$(ids "$member")]
 values = [$(ids "${notification:-none}")]
 [dictionaries.isrcs]
 values = [$(ids "$isrc")]
+[dictionaries.webhook_endpoints]
+values = [$(ids "$webhook")]
+[dictionaries.webhook_deliveries]
+values = [$(ids "$delivery")]
 
 [[operations]]
 include-path-regex = '^/api/v1/deals/\{id\}'
@@ -268,6 +279,12 @@ parameters = { "path.id" = { dictionary = "members", probability = 0.8 } }
 [[operations]]
 include-path-regex = '^/api/v1/notifications/\{id\}'
 parameters = { "path.id" = { dictionary = "notifications", probability = 0.8 } }
+[[operations]]
+include-path-regex = '^/api/v1/webhooks/endpoints/\{id\}'
+parameters = { "path.id" = { dictionary = "webhook_endpoints", probability = 0.8 } }
+[[operations]]
+include-path-regex = '^/api/v1/webhooks/deliveries/\{id\}'
+parameters = { "path.id" = { dictionary = "webhook_deliveries", probability = 0.8 } }
 [[operations]]
 include-path-regex = '^/api/v1/marketplace/tracks/\{isrc\}'
 parameters = { "path.isrc" = { dictionary = "isrcs", probability = 0.5 } }

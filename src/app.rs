@@ -40,6 +40,8 @@ pub enum StartupError {
     Mail(#[from] MailError),
     #[error("the OpenAPI document cannot be serialized: {0}")]
     OpenApi(String),
+    #[error("{0}")]
+    Webhooks(String),
 }
 
 pub struct Application {
@@ -48,6 +50,8 @@ pub struct Application {
     server: Server,
     /// The in-process mail delivery worker, unless `CADENZA_MAIL_WORKER=false`.
     mail_worker: Option<Worker>,
+    /// The in-process webhook delivery worker, unless `CADENZA_WEBHOOKS_WORKER=false`.
+    webhook_worker: Option<crate::webhooks::WebhookWorker>,
     /// For the in-process sweeper (`CADENZA_SWEEP_INTERVAL`, 0 = off).
     db: Db,
     sweep_interval: std::time::Duration,
@@ -81,6 +85,17 @@ impl Application {
                     WorkerConfig::from_settings(&settings.mail, &settings.public_url)?,
                 )
                 .with_metrics(metrics),
+            )
+        } else {
+            None
+        };
+        let webhook_worker = if settings.webhooks.webhooks_worker {
+            Some(
+                crate::webhooks::WebhookWorker::new(
+                    db.clone(),
+                    crate::webhooks::WorkerConfig::from_settings(&settings.webhooks),
+                )
+                .map_err(StartupError::Webhooks)?,
             )
         } else {
             None
@@ -179,6 +194,7 @@ impl Application {
             database: target.describe(),
             server: server.run(),
             mail_worker,
+            webhook_worker,
             db: sweeper_db,
             sweep_interval: std::time::Duration::from_secs(sweep_interval_secs),
             postings,
@@ -220,6 +236,9 @@ impl Application {
         let worker = self
             .mail_worker
             .map(|worker| actix_web::rt::spawn(worker.run(stopped)));
+        let webhook_worker = self
+            .webhook_worker
+            .map(|worker| actix_web::rt::spawn(worker.run(stop.subscribe())));
         actix_web::rt::spawn(crate::catalogs::warm_postings(
             self.db.clone(),
             self.postings.clone(),
@@ -239,6 +258,9 @@ impl Application {
         }
         if let Some(sweeper) = sweeper {
             let _ = sweeper.await;
+        }
+        if let Some(webhook_worker) = webhook_worker {
+            let _ = webhook_worker.await;
         }
         result
     }

@@ -50,6 +50,21 @@ pub enum Command {
         #[command(subcommand)]
         command: MailCommand,
     },
+    /// The tamper-evident audit trail (docs/audit.md).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk every organization's audit chain (and the platform chain) and report the
+    /// first broken link of each by event id; exits non-zero if any chain is broken.
+    Verify {
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +237,9 @@ pub fn main() -> ExitCode {
             },
         ),
         Command::Mail { command } => mail(command),
+        Command::Audit {
+            command: AuditCommand::Verify { database },
+        } => audit_verify(&database, &mut std::io::stdout()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -461,5 +479,59 @@ fn mail(command: MailCommand) -> Result<(), String> {
             println!("{revived} dead letter(s) queued again");
             Ok(())
         }
+    }
+}
+
+/// `cadenza audit verify`: one line per chain; an error (non-zero exit) naming how many
+/// chains are broken when any is.
+pub fn audit_verify(database: &DatabaseSettings, out: &mut dyn Write) -> Result<(), String> {
+    // A plain connection: verifying never migrates, and never runs the startup backfill
+    // (which would chain rows written around the chain instead of reporting them).
+    let target =
+        DatabaseTarget::parse(&database.effective_database_url()).map_err(|e| e.to_string())?;
+    let mut conn = crate::db::ConnectionManager::new(target)
+        .establish()
+        .map_err(|e| e.to_string())?;
+    let reports = crate::db::audit::verify_all(&mut conn).map_err(|e| e.to_string())?;
+    let mut broken = 0usize;
+    let mut events = 0u64;
+    for report in &reports {
+        let chain = match &report.organization_id {
+            Some(id) => format!("organization {id}"),
+            None => "platform".to_string(),
+        };
+        let line = match &report.outcome {
+            Ok(intact) => {
+                events += intact.events;
+                format!(
+                    "ok      {chain}: {} events, head {}",
+                    intact.events,
+                    intact.head.as_ref().map_or("(none)", |h| h.hash.as_str())
+                )
+            }
+            Err(link) => {
+                broken += 1;
+                format!(
+                    "BROKEN  {chain}: first broken link at event {} (seq {}): {}",
+                    link.id.as_deref().unwrap_or("(no event left)"),
+                    link.seq.map_or("-".to_string(), |s| s.to_string()),
+                    link.breach
+                )
+            }
+        };
+        writeln!(out, "{line}").map_err(|e| e.to_string())?;
+    }
+    if broken > 0 {
+        Err(format!(
+            "{broken} of {} audit chain(s) broken",
+            reports.len()
+        ))
+    } else {
+        writeln!(
+            out,
+            "{} audit chain(s) intact, {events} events",
+            reports.len()
+        )
+        .map_err(|e| e.to_string())
     }
 }

@@ -137,6 +137,100 @@ pub struct ServeSettings {
 
     #[command(flatten)]
     pub mail: MailSettings,
+
+    #[command(flatten)]
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook delivery (docs/webhooks.md): the worker inside `cadenza serve`, its limits and
+/// timing, and which receiver addresses are allowed.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookSettings {
+    /// Deliver webhooks from inside `cadenza serve`.
+    #[arg(
+        long,
+        env = "CADENZA_WEBHOOKS_WORKER",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub webhooks_worker: bool,
+
+    /// Allow endpoints on private, loopback, link-local and unique-local addresses
+    /// (development and tests only: it lets organizations reach the operator's network).
+    #[arg(
+        long,
+        env = "CADENZA_WEBHOOKS_ALLOW_PRIVATE",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub webhooks_allow_private: bool,
+
+    /// Time limit of one delivery (connect, send, answer), in milliseconds.
+    #[arg(long, env = "CADENZA_WEBHOOKS_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhooks_timeout_ms: u64,
+
+    /// Endpoints delivered to at the same time by one worker.
+    #[arg(long, env = "CADENZA_WEBHOOKS_CONCURRENCY", default_value_t = 16)]
+    pub webhooks_concurrency: u32,
+
+    /// Pause between looks for due deliveries, in milliseconds.
+    #[arg(
+        long,
+        env = "CADENZA_WEBHOOKS_POLL_INTERVAL_MS",
+        default_value_t = 1_000
+    )]
+    pub webhooks_poll_interval_ms: u64,
+
+    /// First retry delay after a failure, in milliseconds; doubles per consecutive failure.
+    #[arg(
+        long,
+        env = "CADENZA_WEBHOOKS_BACKOFF_BASE_MS",
+        default_value_t = 5_000
+    )]
+    pub webhooks_backoff_base_ms: u64,
+
+    /// Longest retry delay, in milliseconds.
+    #[arg(
+        long,
+        env = "CADENZA_WEBHOOKS_BACKOFF_MAX_MS",
+        default_value_t = 3_600_000
+    )]
+    pub webhooks_backoff_max_ms: u64,
+
+    /// An endpoint failing without a single success for this long is disabled and its
+    /// organization's owners are mailed, in seconds.
+    #[arg(
+        long,
+        env = "CADENZA_WEBHOOKS_DISABLE_AFTER_SECS",
+        default_value_t = 86_400
+    )]
+    pub webhooks_disable_after_secs: u64,
+
+    /// How long the previous signing secret stays valid after a rotation, in seconds.
+    #[arg(
+        long,
+        env = "CADENZA_WEBHOOKS_ROTATION_GRACE_SECS",
+        default_value_t = 86_400
+    )]
+    pub webhooks_rotation_grace_secs: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            webhooks_worker: true,
+            webhooks_allow_private: false,
+            webhooks_timeout_ms: 10_000,
+            webhooks_concurrency: 16,
+            webhooks_poll_interval_ms: 1_000,
+            webhooks_backoff_base_ms: 5_000,
+            webhooks_backoff_max_ms: 3_600_000,
+            webhooks_disable_after_secs: 86_400,
+            webhooks_rotation_grace_secs: 86_400,
+        }
+    }
 }
 
 /// Settings of `cadenza worker`: mail delivery alone.

@@ -25,3 +25,4 @@ pub mod notifications;
 pub mod royalties;
 pub mod sweeper;
 pub mod telemetry;
+pub mod webhooks;

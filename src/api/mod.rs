@@ -5,6 +5,7 @@
 //! [`state::AppState`], never through `crate::app`, which mounts them.
 
 pub mod accounts;
+pub mod audit;
 pub mod caller;
 pub mod catalogs;
 pub mod csv_export;
@@ -28,6 +29,7 @@ pub mod royalties;
 pub mod slices;
 pub mod state;
 pub mod track_lists;
+pub mod webhooks;
 
 use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -43,7 +45,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
     ),
     // The two routes that are not handlers (middleware and wiring), documented by hand.
     paths(health::metrics, health::openapi_document),
-    components(schemas(problem::Problem, crate::domain::FieldError)),
+    components(schemas(problem::Problem, crate::domain::FieldError, webhooks::WebhookPayload)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
@@ -56,6 +58,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "notifications", description = "The notification feed and e-mail settings"),
         (name = "marketplace", description = "Offers, requests, browsing, matching and the organization directory"),
         (name = "market-rules", description = "The operator's market rules per territory, enforced on offers and deals"),
+        (name = "audit", description = "The organization's tamper-evident audit trail"),
+        (name = "webhooks", description = "Webhook endpoints, their delivery log, redelivery and test events; payloads are the WebhookPayload schema"),
     )
 )]
 pub struct ApiDoc;
@@ -98,4 +102,6 @@ fn configure_v1(cfg: &mut ServiceConfig) {
     requests::configure(cfg);
     marketplace::configure(cfg);
     market_rules::configure(cfg);
+    audit::configure(cfg);
+    webhooks::configure(cfg);
 }

@@ -19,6 +19,7 @@ pub mod postings_cache;
 pub mod recordings;
 pub mod royalties;
 pub mod schema;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -310,8 +311,9 @@ impl Db {
 /// startup backfill has not reached.
 pub type StoredRecordings = Option<Vec<u8>>;
 
-/// Runs the embedded migrations of the connection's backend, then the backfill
-/// of data the migrations cannot compute in SQL ([`recordings::backfill`]). On
+/// Runs the embedded migrations of the connection's backend, then the backfills
+/// of data the migrations cannot compute in SQL ([`recordings::backfill`], and
+/// [`audit::backfill`], which chains audit events written before the chain). On
 /// PostgreSQL an advisory lock serializes nodes that start at the same moment.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
     const MIGRATION_LOCK: i64 = 0x0CAD_E22A;
@@ -319,7 +321,11 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
     if postgres {
         conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
     }
-    let result = pending_migrations(conn).and_then(|done| recordings::backfill(conn).map(|_| done));
+    let result = pending_migrations(conn).and_then(|done| {
+        recordings::backfill(conn)?;
+        audit::backfill(conn)?;
+        Ok(done)
+    });
     if postgres {
         conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
     }

@@ -13,6 +13,7 @@
 //! - [`notification`] kinds, and [`stored`]: the one way names are typed from column to JSON
 
 pub mod account;
+pub mod audit_chain;
 pub mod deal;
 pub mod grant;
 pub mod installment;
@@ -33,5 +34,6 @@ pub mod track;
 pub mod trackset;
 pub mod usage;
 pub mod validation;
+pub mod webhook;
 
 pub use validation::{is_storable_text, FieldError, ValidationErrors, NUL_REFUSED};

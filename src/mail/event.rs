@@ -10,21 +10,21 @@ use serde::{Deserialize, Serialize};
 pub use crate::domain::notification::NotificationKind;
 
 /// A deal as mails name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DealRef {
     pub id: String,
     pub name: String,
 }
 
 /// Who did it: a person and their organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Actor {
     pub name: String,
     pub organization: String,
 }
 
 /// One changed term of a counter-offer, formatted for people (`"CN, HK"`, `"1000000.00 CNY"`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TermChange {
     pub field: String,
     pub old: String,
@@ -32,7 +32,7 @@ pub struct TermChange {
 }
 
 /// An installment of a payment schedule; the amount is the exact decimal string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstallmentRef {
     pub id: String,
     pub due_date: NaiveDate,
@@ -41,7 +41,7 @@ pub struct InstallmentRef {
 }
 
 /// An offer or a request, as mails name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListingRef {
     pub id: String,
     pub name: String,
@@ -49,7 +49,7 @@ pub struct ListingRef {
 
 /// One event, with everything its templates show. Serialized (tagged by `kind`)
 /// it is both the template context and the feed row's `data`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     DealSubmitted {

@@ -179,7 +179,16 @@ fn transactional_templates() {
         "name": "Chen Jie", "token": "tok456",
         "link": "https://cadenza.example/reset-password?token=tok456", "expires_in_minutes": 60
     });
-    for (name, context) in [("invitation", invitation), ("password_reset", reset)] {
+    let disabled = json!({
+        "name": "Chen Jie", "organization": "NetEase Cloud Music",
+        "url": "https://hooks.netease.example/cadenza", "endpoint_id": "0193a1b2-0000-7000-8000-000000000001",
+        "failing_since": "2026-12-01 08:00 UTC", "last_error": "timed out after 10000 ms"
+    });
+    for (name, context) in [
+        ("invitation", invitation),
+        ("password_reset", reset),
+        ("webhook_disabled", disabled),
+    ] {
         let mail = templates::render(name, &context, PUBLIC_URL).unwrap();
         insta::assert_snapshot!(name, show(&mail));
     }

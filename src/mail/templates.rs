@@ -12,7 +12,7 @@ use super::event::NotificationKind;
 use super::MailError;
 
 /// Templates mailed to an address rather than to a member about an event.
-pub const TRANSACTIONAL: [&str; 2] = ["invitation", "password_reset"];
+pub const TRANSACTIONAL: [&str; 3] = ["invitation", "password_reset", "webhook_disabled"];
 
 macro_rules! template_file {
     ($file:literal) => {
@@ -45,6 +45,7 @@ macro_rules! triplet {
 const SOURCES: &[[(&str, &str); 3]] = &[
     triplet!("invitation"),
     triplet!("password_reset"),
+    triplet!("webhook_disabled"),
     triplet!("deal_submitted"),
     triplet!("deal_countered"),
     triplet!("deal_accepted"),

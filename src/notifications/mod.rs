@@ -38,6 +38,8 @@ pub struct Notification<'a> {
 pub struct Notified {
     pub feed_rows: usize,
     pub mails: usize,
+    /// Webhook deliveries queued (one per subscribed endpoint of each audience).
+    pub webhooks: usize,
 }
 
 /// In the caller's transaction: one feed row per member of each audience (except the
@@ -62,6 +64,15 @@ pub fn notify(
         _ => HashSet::new(),
     };
     for audience in &notification.audiences {
+        // The organization's webhook endpoints hear of it in the same transaction.
+        let data = webhook_data(event, audience)?;
+        notified.webhooks += crate::webhooks::enqueue_event(
+            conn,
+            audience.organization_id,
+            kind.as_str(),
+            (subject_type, subject_id),
+            &data,
+        )?;
         let members = storage::members_of(conn, audience.organization_id)?;
         let member_ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
         let muted = storage::muted(conn, &member_ids, kind)?;
@@ -118,6 +129,18 @@ pub fn recipient_context(
         return Err(serialization_error("an event is not a JSON object".into()));
     };
     map.insert("recipient_name".into(), recipient_name.into());
+    map.insert("counterparty".into(), audience.counterparty.into());
+    map.insert("action_required".into(), audience.action_required.into());
+    Ok(value)
+}
+
+/// A webhook event's `data`: the event's own fields (tagged by `kind`), plus the organization's point of view
+/// (`counterparty`, `action_required`); no recipient, since no person reads it.
+pub fn webhook_data(event: &Event, audience: &Audience<'_>) -> Result<serde_json::Value, DbError> {
+    let mut value = serde_json::to_value(event).map_err(|e| serialization_error(e.to_string()))?;
+    let Some(map) = value.as_object_mut() else {
+        return Err(serialization_error("an event is not a JSON object".into()));
+    };
     map.insert("counterparty".into(), audience.counterparty.into());
     map.insert("action_required".into(), audience.action_required.into());
     Ok(value)

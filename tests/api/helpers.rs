@@ -10,7 +10,7 @@
 
 use cadenza::app::Application;
 use cadenza::config::{
-    DatabaseSettings, Environment, LogFormat, MailSettings, ServeSettings, SmtpTls,
+    DatabaseSettings, Environment, LogFormat, MailSettings, ServeSettings, SmtpTls, WebhookSettings,
 };
 use diesel::{Connection, RunQueryDsl};
 use reqwest::{Method, StatusCode};
@@ -146,6 +146,11 @@ pub fn test_settings(backend: Backend) -> (ServeSettings, tempfile::TempDir, Opt
         postings_cache_mib: 64,
         market_rules_file: None,
         mail: test_mail_settings(),
+        // Tests that check webhook delivery turn the worker on (tests/api/webhooks.rs).
+        webhooks: WebhookSettings {
+            webhooks_worker: false,
+            ..WebhookSettings::default()
+        },
     };
     (settings, dir, postgres)
 }

@@ -4,6 +4,7 @@ mod helpers;
 mod smtp_sink;
 
 mod accounts;
+mod audit;
 mod catalogs;
 mod deals;
 mod foundation;
@@ -18,3 +19,4 @@ mod reliability;
 mod rights;
 mod royalties;
 mod royalty_terms;
+mod webhooks;
