@@ -17,3 +17,4 @@ mod openapi;
 mod reliability;
 mod rights;
 mod royalties;
+mod statements;
