@@ -142,8 +142,10 @@ pub fn current_reports_of(
         .load(conn)?)
 }
 
-/// Supersedes every current statement of a grant from `period_start` on (they are
-/// recomputed in order after a report changes).
+/// Supersedes every current statement of a grant from `period_start` on that is still
+/// under review (they are recomputed in order after a report changes). A confirmed
+/// statement is never touched: the caller refuses the report (`frozen_from`), and checks
+/// again afterwards for one confirmed concurrently.
 pub fn supersede_statements_from(
     conn: &mut DbConnection,
     grant_id: &str,
@@ -154,7 +156,11 @@ pub fn supersede_statements_from(
         royalty_statements::table
             .filter(royalty_statements::grant_id.eq(grant_id))
             .filter(royalty_statements::period_start.ge(period_start))
-            .filter(royalty_statements::superseded_at.is_null()),
+            .filter(royalty_statements::superseded_at.is_null())
+            .filter(
+                royalty_statements::status
+                    .eq_any(StatementStatus::REVIEWABLE.map(StatementStatus::as_str)),
+            ),
     )
     .set((
         royalty_statements::superseded_at.eq(Some(at)),

@@ -264,10 +264,7 @@ pub fn upload_report(
         lock_organization(conn, &grant.licensee_org_id)?;
         // A confirmed statement is final: a report that would recompute it is refused.
         if let Some(frozen) = storage::frozen_from(conn, &grant.id, period.start)? {
-            return Err(RoyaltiesError::Conflict(format!(
-                "the statement for {} to {} is confirmed ({}) and final: a report for {} would recompute it",
-                frozen.period_start, frozen.period_end, frozen.status, period.start
-            )));
+            return Err(frozen_refusal(&frozen, period.start));
         }
         let version =
             storage::current_report(conn, &grant.id, period.start)?.map_or(1, |r| r.version + 1);
@@ -292,6 +289,11 @@ pub fn upload_report(
                 .map(|s| s.period_start)
                 .collect();
         let statements = recompute_from(conn, &accounted, period.start, at)?;
+        // On PostgreSQL a confirmation may have committed while this transaction waited
+        // for the statement's row: it was left alone above, and the report is refused.
+        if let Some(frozen) = storage::frozen_from(conn, &grant.id, period.start)? {
+            return Err(frozen_refusal(&frozen, period.start));
+        }
         AuditEvent::new("usage_report.uploaded", "grant", Some(&grant.id))
             .by(Some(organization_id), Some(user_id))
             .after(serde_json::json!({
@@ -317,6 +319,14 @@ pub fn upload_report(
             statements,
         })
     })
+}
+
+/// A report for `period_start` would recompute this confirmed statement: refused (409).
+fn frozen_refusal(frozen: &StatementRow, period_start: NaiveDate) -> RoyaltiesError {
+    RoyaltiesError::Conflict(format!(
+        "the statement for {} to {} is confirmed ({}) and final: a report for {period_start} would recompute it",
+        frozen.period_start, frozen.period_end, frozen.status
+    ))
 }
 
 /// Supersedes the statements from `from` on and computes them again from the
