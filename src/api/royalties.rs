@@ -16,6 +16,7 @@ use crate::db::{stored, stored_json, DbError};
 use crate::domain::money::Currency;
 use crate::domain::royalty::StatementStatus;
 use crate::domain::ValidationErrors;
+use crate::import::usage_report::ReportLayout;
 use crate::royalties::statements::{self as lifecycle, Balances, NewPayment};
 use crate::royalties::{self, ReportedLine, RoyaltiesError, StatementLineView};
 
@@ -208,11 +209,12 @@ pub struct PeriodQuery {
 }
 
 /// Report a period's usage of a grant (its licensee): `text/csv` with header
-/// `territory,usage,licensed_streams,total_streams,gross_revenue,subscribers,isrc`
-/// (see docs/royalties.md). Taken whole or refused whole with every bad line; a
-/// second report for a period is a correction (a new version).
+/// `territory,usage,licensed_streams,total_streams,gross_revenue,subscribers,isrc`,
+/// or `text/tab-separated-values`, the DDEX DSR flat-file subset (HEAD, SY03,
+/// SR01, FOOT; see docs/royalties.md). Taken whole or refused whole with every
+/// bad line; a second report for a period is a correction (a new version).
 #[utoipa::path(tag = "royalties", security(("bearer" = [])), params(PeriodQuery),
-    request_body(description = "The usage report", content((String = "text/csv"))),
+    request_body(description = "The usage report", content((String = "text/csv"), (String = "text/tab-separated-values"))),
     responses(
         (status = 201, body = UploadedView),
         (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -229,16 +231,21 @@ pub async fn upload_usage_report(
     query: web::Query<PeriodQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let csv = req
+    let content_type = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/csv"));
-    if !csv {
+        .map(|v| v.trim_start().to_ascii_lowercase())
+        .unwrap_or_default();
+    let layout = if content_type.starts_with("text/csv") {
+        ReportLayout::Csv
+    } else if content_type.starts_with("text/tab-separated-values") {
+        ReportLayout::Dsr
+    } else {
         return Err(ApiError::UnsupportedMediaType {
-            expected: "text/csv",
+            expected: "text/csv or text/tab-separated-values (DDEX DSR flat file)",
         });
-    }
+    };
     let (body, feeding) = streamed_body(payload);
     let org = caller.organization_id().to_string();
     let user = caller.user_id().to_string();
@@ -246,8 +253,18 @@ pub async fn upload_usage_report(
     let grant_id = path.into_inner();
     let period_start = query.period_start;
     let uploading = state.db.run(move |conn| {
-        let uploaded =
-            royalties::upload_report(conn, &org, &user, role, &grant_id, period_start, body)?;
+        let uploaded = royalties::upload_report(
+            conn,
+            &org,
+            &user,
+            role,
+            royalties::ReportFor {
+                grant_id: &grant_id,
+                period_start,
+                layout,
+            },
+            body,
+        )?;
         Ok::<_, ApiError>(UploadedView {
             report: UsageReportView::try_from(uploaded.report)?,
             statements: uploaded

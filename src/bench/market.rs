@@ -204,6 +204,7 @@ pub fn seed_marketplace(
                 clauses: None,
                 respond_by: None,
                 tracks_hash: None,
+                royalties: None,
             };
             let ctx = TermsContext {
                 tracks_hash: slice.content_hash.clone(),

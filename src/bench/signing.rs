@@ -286,6 +286,7 @@ pub fn run_signing_bench(
             clauses: None,
             respond_by: None,
             tracks_hash: None,
+            royalties: None,
         };
         let bench_err = |e: deals::DealError| BenchError::Setup(e.to_string());
         let opened = deals::open(

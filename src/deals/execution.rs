@@ -258,18 +258,16 @@ pub fn available_tracks(
     wanted: &RightsQuery,
 ) -> Result<TrackSet, DealError> {
     let mut free = catalogs::catalog_tracks(conn, catalog.no)?;
-    let mut here = Vec::new();
-    let mut elsewhere = RecordingSet::new();
-    for grant in grants_that_could_collide(conn, &catalog.organization_id, wanted)? {
-        if !blocks(wanted, &grant.scope) {
-            continue;
-        }
-        if grant.catalog_id == catalog.id {
-            here.push(grant.id);
-        } else {
-            elsewhere.union_with(&grant.scope.tracks);
-        }
-    }
+    let blocking: Vec<CollidingGrant> =
+        grants_that_could_collide(conn, &catalog.organization_id, wanted)?
+            .into_iter()
+            .filter(|grant| blocks(wanted, &grant.scope))
+            .collect();
+    let (here, others): (Vec<&CollidingGrant>, Vec<&CollidingGrant>) = blocking
+        .iter()
+        .partition(|grant| grant.catalog_id == catalog.id);
+    let here: Vec<String> = here.into_iter().map(|grant| grant.id.clone()).collect();
+    let elsewhere = RecordingSet::union_of(others.iter().map(|grant| &*grant.scope.tracks));
     for (_, bytes) in deals::grant_tracks_many(conn, &here)? {
         free.subtract(&catalogs::decode_set(&bytes)?);
     }

@@ -109,18 +109,27 @@ fn window_overlap(
 /// Whether `new` and `existing` conflict (see the module doc), and where.
 /// Symmetric: `conflict(a, b)` and `conflict(b, a)` agree.
 pub fn conflict(new: &GrantScope, existing: &GrantScope) -> Option<Conflict> {
+    conflict_within(new, &new.tracks, existing)
+}
+
+/// [`conflict`], with `new`'s recordings narrowed to `tracks`: any subset of
+/// them that still holds every recording `existing` could share.
+fn conflict_within(
+    new: &GrantScope,
+    tracks: &RecordingSet,
+    existing: &GrantScope,
+) -> Option<Conflict> {
     let (territories, usages, period) = window_overlap(
         new.exclusive,
         (&new.territories, &new.usages, &new.period),
         existing.exclusive,
         (&existing.territories, &existing.usages, &existing.period),
     )?;
-    let track_count = new.tracks.intersection_len(&existing.tracks);
+    let track_count = tracks.intersection_len(&existing.tracks);
     if track_count == 0 {
         return None;
     }
-    let sample = new
-        .tracks
+    let sample = tracks
         .intersection(&existing.tracks)
         .sample(CONFLICT_SAMPLE_SIZE);
     Some(Conflict {
@@ -149,20 +158,31 @@ pub fn conflict_report<'a, K>(
     new: &GrantScope,
     existing: impl IntoIterator<Item = (K, &'a GrantScope)>,
 ) -> Option<ConflictReport<K>> {
+    let rights = new.rights();
+    let windows: Vec<(K, &GrantScope)> = existing
+        .into_iter()
+        .filter(|(_, grant)| blocks(&rights, grant))
+        .collect();
+    // The usual answer is "no conflict": the new grant's recordings are met
+    // with the union of every grant whose window overlaps, built in one pass,
+    // instead of with each grant in turn (each pass over a big scattered set
+    // costs its container count). Only grants sharing a recording of that
+    // intersection are then looked at one by one, against it alone.
+    let shared = new.tracks.intersection(&RecordingSet::union_of(
+        windows.iter().map(|(_, g)| &*g.tracks),
+    ));
+    if shared.is_empty() {
+        return None;
+    }
     let mut conflicts = Vec::new();
-    let mut affected = RecordingSet::new();
-    for (key, grant) in existing {
-        if let Some(c) = conflict(new, grant) {
-            affected.union_with(&new.tracks.intersection(&grant.tracks));
+    for (key, grant) in windows {
+        if let Some(c) = conflict_within(new, &shared, grant) {
             conflicts.push((key, c));
         }
     }
-    if conflicts.is_empty() {
-        return None;
-    }
     Some(ConflictReport {
-        track_count: affected.len(),
-        sample: affected.sample(CONFLICT_SAMPLE_SIZE),
+        track_count: shared.len(),
+        sample: shared.sample(CONFLICT_SAMPLE_SIZE),
         conflicts,
     })
 }
@@ -951,6 +971,27 @@ mod tests {
         #[test]
         fn conflict_is_symmetric(a in arb_scope(), b in arb_scope()) {
             prop_assert_eq!(conflict(&a, &b), conflict(&b, &a));
+        }
+
+        #[test]
+        fn the_report_is_every_pairwise_conflict(new in arb_scope(), grants in proptest::collection::vec(arb_scope(), 0..5)) {
+            let pairwise: Vec<(usize, Conflict)> = grants
+                .iter()
+                .enumerate()
+                .filter_map(|(i, g)| conflict(&new, g).map(|c| (i, c)))
+                .collect();
+            let affected: BTreeSet<i64> = pairwise
+                .iter()
+                .flat_map(|(i, _)| new.tracks.keys().filter(|t| grants[*i].tracks.contains(*t)))
+                .collect();
+            match conflict_report(&new, grants.iter().enumerate()) {
+                Some(report) => {
+                    prop_assert_eq!(&report.conflicts, &pairwise);
+                    prop_assert_eq!(report.track_count, affected.len() as u64);
+                    prop_assert_eq!(report.sample, affected.iter().copied().take(CONFLICT_SAMPLE_SIZE).collect::<Vec<_>>());
+                }
+                None => prop_assert!(pairwise.is_empty()),
+            }
         }
 
         #[test]

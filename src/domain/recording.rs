@@ -122,6 +122,14 @@ impl RecordingSet {
         Self(&self.0 - &other.0)
     }
 
+    /// The union of many sets in one pass (Roaring's multi-way union combines
+    /// each container position once, instead of re-walking a growing result
+    /// per set).
+    pub fn union_of<'a>(sets: impl IntoIterator<Item = &'a RecordingSet>) -> RecordingSet {
+        use roaring::MultiOps;
+        Self(sets.into_iter().map(|s| &s.0).union())
+    }
+
     pub fn union_with(&mut self, other: &RecordingSet) {
         self.0 |= &other.0;
     }
@@ -286,6 +294,14 @@ mod tests {
             prop_assert_eq!(ss.intersection_len(&sb), expected);
             prop_assert_eq!(sb.is_disjoint(&ss), expected == 0);
             prop_assert_eq!(ss.is_disjoint(&sb), expected == 0);
+        }
+
+        #[test]
+        fn a_multi_way_union_is_every_pairwise_union(sets in proptest::collection::vec(proptest::collection::btree_set(0i64..5_000_000_000, 0..60), 0..6)) {
+            let as_sets: Vec<RecordingSet> = sets.iter().map(|s| s.iter().copied().collect()).collect();
+            let expected: std::collections::BTreeSet<i64> = sets.iter().flatten().copied().collect();
+            let got = RecordingSet::union_of(&as_sets);
+            prop_assert_eq!(got.keys().collect::<Vec<_>>(), expected.into_iter().collect::<Vec<_>>());
         }
 
         #[test]

@@ -13,13 +13,9 @@
 //! confirmed one is frozen into an amount owed ([`statements`]). A report that would
 //! recompute a confirmed statement is refused (409).
 //!
-//! The deal's economics are read from its signed terms. Term sheets do not yet
-//! carry the full economic terms (advance, per-period guarantee, floors,
-//! carve-outs, combination rule, accounting period): until they do, the terms'
-//! fields are read as `Economics::from_earlier_terms` documents (the minimum
-//! guarantee a recoupable advance guaranteed over the term, the per-stream rate
-//! a floor, the revenue share of gross revenue, "greater of", quarterly, due 45
-//! days after the period).
+//! The deal's economics are read from its signed terms: their royalty terms,
+//! or for a term sheet with the earlier flat fields what those stand for
+//! (`TermSheet::economics`).
 
 use std::io::Read;
 
@@ -41,7 +37,9 @@ use crate::domain::royalty::{
 use crate::domain::territory::{Territories, Territory};
 use crate::domain::usage::{Usage, Usages};
 use crate::domain::ValidationErrors;
-use crate::import::usage_report::{read_usage_report, ReportRefused, ReportScope};
+use crate::import::usage_report::{
+    read_dsr_report, read_usage_report, ReportLayout, ReportRefused, ReportScope,
+};
 use crate::mail::event::Event;
 
 pub mod statements;
@@ -173,12 +171,7 @@ pub fn accounted(
         crate::deals::DealError::Database(db) => db,
         other => DbError::Corrupt(other.to_string()),
     })?;
-    let economics = Economics::from_earlier_terms(
-        terms.currency(),
-        terms.minimum_guarantee(),
-        terms.per_stream_rate(),
-        terms.revenue_share_percent(),
-    );
+    let economics = terms.economics();
     let term = Period::new(grant.start_date, grant.end_date)
         .map_err(|e| DbError::Corrupt(format!("grant period: {e}")))?;
     Ok(Accounted {
@@ -195,6 +188,14 @@ pub struct Uploaded {
     pub statements: Vec<StatementRow>,
 }
 
+/// Which report an upload is: the grant, the accounting period it starts on,
+/// and how the file is laid out.
+pub struct ReportFor<'a> {
+    pub grant_id: &'a str,
+    pub period_start: NaiveDate,
+    pub layout: ReportLayout,
+}
+
 /// Takes the licensee's usage report for the accounting period starting on
 /// `period_start`, whole or not at all, and computes the statements it affects.
 pub fn upload_report(
@@ -202,10 +203,14 @@ pub fn upload_report(
     organization_id: &str,
     user_id: &str,
     role: Role,
-    grant_id: &str,
-    period_start: NaiveDate,
+    target: ReportFor<'_>,
     body: impl Read,
 ) -> Result<Uploaded, RoyaltiesError> {
+    let ReportFor {
+        grant_id,
+        period_start,
+        layout,
+    } = target;
     if !role.includes(Role::Negotiator) {
         return Err(RoyaltiesError::Forbidden(
             "reporting usage needs the negotiator role or higher".into(),
@@ -248,15 +253,16 @@ pub fn upload_report(
         &grant.id,
     )?;
     let covers = |isrc: &crate::domain::isrc::Isrc| recordings.contains(isrc.key());
-    let report = read_usage_report(
-        body,
-        &ReportScope {
-            currency: accounted.economics.currency,
-            territories: &territories,
-            usages: &usages,
-            covers: &covers,
-        },
-    )?;
+    let scope = ReportScope {
+        currency: accounted.economics.currency,
+        territories: &territories,
+        usages: &usages,
+        covers: &covers,
+    };
+    let report = match layout {
+        ReportLayout::Csv => read_usage_report(body, &scope)?,
+        ReportLayout::Dsr => read_dsr_report(body, &scope, period)?,
+    };
     let lines: Vec<ReportedLine> = report.lines.iter().map(ReportedLine::from).collect();
     let at = now();
     write_transaction(conn, |conn| {

@@ -17,4 +17,5 @@ mod openapi;
 mod reliability;
 mod rights;
 mod royalties;
+mod royalty_terms;
 mod statements;

@@ -92,6 +92,7 @@ fn input() -> TermSheetInput {
         clauses: None,
         respond_by: None,
         tracks_hash: None,
+        royalties: None,
     }
 }
 

@@ -91,11 +91,18 @@ use sha2::{Digest, Sha256};
 
 mod canonical;
 mod parse;
+mod royalties;
 #[cfg(test)]
 mod tests;
 
 use canonical::*;
 use parse::*;
+use royalties::{parse_royalties, royalties_input, royalties_value};
+pub use royalties::{
+    AdvanceInput, GuaranteeInput, RevenueShareInput, RoyaltyTermsInput, MAX_STATEMENT_DUE_DAYS,
+};
+
+use crate::domain::royalty::Economics;
 
 /// Longest accepted `clauses` text, in characters.
 pub const MAX_CLAUSES_CHARS: usize = 20_000;
@@ -155,6 +162,12 @@ pub struct TermSheetInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = json!(null))]
     pub tracks_hash: Option<String>,
+    /// The royalty terms (`docs/royalties.md`): advance, minimum guarantee,
+    /// revenue share, floors, combination, accounting period, statement due
+    /// days. Replaces `minimum_guarantee`, `per_stream_rate` and
+    /// `revenue_share_percent`, which must then be absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub royalties: Option<RoyaltyTermsInput>,
 }
 
 /// One installment as sent.
@@ -231,6 +244,8 @@ pub struct TermSheet {
     respond_by: Option<DateTime<Utc>>,
     /// `None` only in revisions proposed before the terms committed to the tracks.
     tracks_hash: Option<String>,
+    /// `None` in term sheets that use the earlier flat fields.
+    royalties: Option<Economics>,
 }
 
 /// One term that differs between two revisions, as canonical JSON values.
@@ -243,7 +258,7 @@ pub struct TermChange {
 }
 
 /// The term keys in the order the spec lists them, which is the order of a diff.
-pub const TERM_FIELDS: [&str; 16] = [
+pub const TERM_FIELDS: [&str; 17] = [
     "slice_id",
     "tracks_hash",
     "territories",
@@ -257,6 +272,7 @@ pub const TERM_FIELDS: [&str; 16] = [
     "minimum_guarantee",
     "per_stream_rate",
     "revenue_share_percent",
+    "royalties",
     "installments",
     "clauses",
     "respond_by",
@@ -343,11 +359,41 @@ impl TermSheet {
         self.tracks_hash.as_deref()
     }
 
-    /// `upfront_fee + minimum_guarantee`: what the installments add up to.
+    /// The royalty terms, when the sheet states them (`royalties`).
+    pub fn royalties(&self) -> Option<&Economics> {
+        self.royalties.as_ref()
+    }
+
+    /// What statements are computed from: the royalty terms, or for a sheet
+    /// with the earlier flat fields, what those stand for
+    /// (`Economics::from_earlier_terms`).
+    pub fn economics(&self) -> Economics {
+        match &self.royalties {
+            Some(economics) => economics.clone(),
+            None => Economics::from_earlier_terms(
+                self.currency,
+                self.minimum_guarantee,
+                self.per_stream_rate,
+                self.revenue_share_percent,
+            ),
+        }
+    }
+
+    /// What is paid ahead besides the fee: the advance of the royalty terms,
+    /// or the earlier minimum guarantee (paid ahead and recouped).
+    pub fn advance_amount(&self) -> Option<Decimal> {
+        match &self.royalties {
+            Some(economics) => economics.advance.map(|a| a.amount),
+            None => self.minimum_guarantee,
+        }
+    }
+
+    /// `upfront_fee` plus the amount paid ahead ([`TermSheet::advance_amount`]):
+    /// what the installments add up to.
     pub fn scheduled_total(&self) -> Decimal {
         // Both fit in i64 minor units, so their sum fits in a Decimal.
         let mut total =
-            self.upfront_fee.unwrap_or_default() + self.minimum_guarantee.unwrap_or_default();
+            self.upfront_fee.unwrap_or_default() + self.advance_amount().unwrap_or_default();
         total.rescale(self.currency.minor_units());
         total
     }
@@ -382,6 +428,7 @@ impl TermSheet {
             clauses: self.clauses.clone(),
             respond_by: self.respond_by.map(format_instant),
             tracks_hash: self.tracks_hash.clone(),
+            royalties: self.royalties.as_ref().map(royalties_input),
         }
     }
 
@@ -462,6 +509,10 @@ impl TermSheet {
         // tracks, so their canonical JSON and hash stay exactly what was signed.
         if let Some(hash) = input.tracks_hash {
             m.insert("tracks_hash".into(), text(hash));
+        }
+        // Likewise absent in sheets with the earlier flat fields.
+        if let Some(royalties) = input.royalties {
+            m.insert("royalties".into(), royalties_value(royalties));
         }
         m
     }

@@ -59,6 +59,7 @@ pub(super) fn has_forbidden_control(text: &str, allow_line_breaks: bool) -> bool
 }
 
 /// Parsing state of one optional field.
+#[derive(Clone, Copy)]
 pub(super) enum Field<T> {
     Absent,
     Valid(T),
@@ -176,32 +177,79 @@ pub(super) fn parse_terms(
         input.revenue_share_percent.as_deref(),
         parse_percent,
     );
+    let royalties = match &input.royalties {
+        None => Field::Absent,
+        Some(royalty_terms) => {
+            for (field, value) in [
+                ("minimum_guarantee", &input.minimum_guarantee),
+                ("per_stream_rate", &input.per_stream_rate),
+                ("revenue_share_percent", &input.revenue_share_percent),
+            ] {
+                if value.is_some() {
+                    errors.push(
+                        field,
+                        "must be absent when royalties are given: state it in royalties instead",
+                    );
+                }
+            }
+            match parse_royalties(&mut errors, royalty_terms, currency, &amount) {
+                Some(economics) => Field::Valid(economics),
+                None => Field::Invalid,
+            }
+        }
+    };
     let fees = [
         &upfront_fee,
         &minimum_guarantee,
         &per_stream_rate,
         &revenue_share_percent,
     ];
-    let any_invalid_fee = fees.iter().any(|f| matches!(f, Field::Invalid));
-    let any_positive_fee = fees
-        .iter()
-        .any(|f| f.value().is_some_and(|v| v > Decimal::ZERO));
+    let any_invalid_fee =
+        fees.iter().any(|f| matches!(f, Field::Invalid)) || matches!(royalties, Field::Invalid);
+    let royalties_pay = match &royalties {
+        Field::Valid(e) => {
+            e.advance.is_some()
+                || e.minimum_guarantee.is_some()
+                || e.revenue_share.is_some()
+                || e.per_stream_floor.is_some_and(|r| r > Decimal::ZERO)
+                || e.per_subscriber_floor.is_some_and(|r| r > Decimal::ZERO)
+        }
+        _ => false,
+    };
+    let any_positive_fee = royalties_pay
+        || fees
+            .iter()
+            .any(|f| f.value().is_some_and(|v| v > Decimal::ZERO));
     if !any_invalid_fee && !any_positive_fee {
         errors.push(
             "fee_model",
             "at least one of upfront_fee, minimum_guarantee, per_stream_rate and \
-             revenue_share_percent must be present and greater than 0",
+             revenue_share_percent (or the royalties' advance, guarantee, share or floors) \
+             must be present and greater than 0",
         );
     }
 
     let installments = parse_installments(&mut errors, input, end, &amount);
     if let (Some(installments), Some(currency)) = (&installments, currency) {
+        // Paid ahead by the schedule: the advance of the royalty terms, or
+        // the earlier minimum guarantee.
+        let (ahead, ahead_name) = match &royalties {
+            Field::Absent => (minimum_guarantee, "minimum_guarantee"),
+            Field::Valid(e) => (
+                match e.advance {
+                    Some(a) => Field::Valid(a.amount),
+                    None => Field::Absent,
+                },
+                "royalties.advance.amount",
+            ),
+            Field::Invalid => (Field::Invalid, "royalties.advance.amount"),
+        };
         check_installment_total(
             &mut errors,
             installments,
             currency,
             &upfront_fee,
-            &minimum_guarantee,
+            (&ahead, ahead_name),
         );
     }
 
@@ -314,6 +362,10 @@ pub(super) fn parse_terms(
             clauses,
             respond_by: respond_by.value(),
             tracks_hash,
+            royalties: match royalties {
+                Field::Valid(economics) => Some(economics),
+                _ => None,
+            },
         }),
         // Every field that failed pushed an error, so this is unreachable; it
         // is still answered as an error rather than a panic.
@@ -385,13 +437,12 @@ pub(super) fn check_installment_total(
     installments: &[Installment],
     currency: Currency,
     upfront_fee: &Field<Decimal>,
-    minimum_guarantee: &Field<Decimal>,
+    (ahead, ahead_name): (&Field<Decimal>, &str),
 ) {
-    if matches!(upfront_fee, Field::Invalid) || matches!(minimum_guarantee, Field::Invalid) {
+    if matches!(upfront_fee, Field::Invalid) || matches!(ahead, Field::Invalid) {
         return;
     }
-    let total =
-        upfront_fee.value().unwrap_or_default() + minimum_guarantee.value().unwrap_or_default();
+    let total = upfront_fee.value().unwrap_or_default() + ahead.value().unwrap_or_default();
     let sum = installments
         .iter()
         .try_fold(Decimal::ZERO, |acc, i| acc.checked_add(i.amount));
@@ -400,7 +451,7 @@ pub(super) fn check_installment_total(
         _ if total > Decimal::ZERO && installments.is_empty() => errors.push(
             "installments",
             format!(
-                "are required: upfront_fee + minimum_guarantee ({}) must be scheduled",
+                "are required: upfront_fee + {ahead_name} ({}) must be scheduled",
                 show(total)
             ),
         ),
@@ -408,7 +459,7 @@ pub(super) fn check_installment_total(
         Some(sum) => errors.push(
             "installments",
             format!(
-                "add up to {}, but upfront_fee + minimum_guarantee is {}; they must be equal",
+                "add up to {}, but upfront_fee + {ahead_name} is {}; they must be equal",
                 show(sum),
                 show(total)
             ),

@@ -215,7 +215,7 @@ fn canonical_form_uses_nulls_and_jpy_amounts() {
 
 #[test]
 fn canonical_keys_are_sorted_and_complete() {
-    let v: Value = serde_json::from_str(&sheet(&input()).canonical_json()).unwrap();
+    let v: Value = serde_json::from_str(&sheet(&with_royalties()).canonical_json()).unwrap();
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
     let mut sorted = keys.clone();
     sorted.sort();
@@ -709,6 +709,7 @@ impl Generated {
             clauses: Some(s("Standard clauses.")),
             respond_by: Some(respond_by),
             tracks_hash: None,
+            royalties: None,
         }
     }
 }
@@ -885,4 +886,200 @@ proptest! {
         prop_assert_eq!(d.iter().map(|c| c.field.as_str()).collect::<Vec<_>>(), expected);
         prop_assert!(d.iter().all(|c| c.old != c.new));
     }
+}
+
+/// The worked example (c) of docs/royalties.md as royalty terms: the greater of
+/// 60 % of revenue and 0.00225 per stream, with an advance and a guarantee.
+fn with_royalties() -> TermSheetInput {
+    let mut i = input();
+    i.currency = s("USD");
+    i.minimum_guarantee = None;
+    i.per_stream_rate = None;
+    i.revenue_share_percent = None;
+    i.royalties = Some(
+        serde_json::from_str(
+            r#"{
+              "advance": {"amount": "5000000.00", "recoupable": true},
+              "minimum_guarantee": {"amount": "8000000", "per": "term"},
+              "revenue_share": {"percent": "60.00"},
+              "per_stream_floor": "0.002250",
+              "combination": "greater_of",
+              "accounting_period": "quarterly",
+              "statement_due_days": 45
+            }"#,
+        )
+        .unwrap(),
+    );
+    i
+}
+
+/// Pinned: a sheet with royalty terms writes them as one canonical object
+/// (keys sorted, nulls for absent optionals, no numbers).
+#[test]
+fn golden_canonical_json_of_royalty_terms() {
+    let t = sheet(&with_royalties());
+    let json = t.canonical_json();
+    let royalties = concat!(
+        r#""royalties":{"accounting_period":"quarterly","#,
+        r#""advance":{"amount":"5000000.00","recoupable":true},"combination":"greater_of","#,
+        r#""minimum_guarantee":{"amount":"8000000.00","per":"term"},"#,
+        r#""per_stream_floor":"0.00225","per_subscriber_floor":null,"#,
+        r#""revenue_share":{"carve_out_percent":"0","percent":"60"},"statement_due_days":"45"}"#
+    );
+    assert!(json.contains(royalties), "{json}");
+    assert!(json.contains(
+        r#""respond_by":"2026-12-31T00:00:00Z","revenue_share_percent":null,"royalties":{"#
+    ));
+    assert_eq!(
+        TermSheet::from_stored(&t.to_input()).unwrap().hash(),
+        t.hash(),
+        "the stored form hashes like the proposed one"
+    );
+}
+
+#[test]
+fn royalty_terms_are_the_economics_statements_use() {
+    use crate::domain::royalty::{
+        AccountingPeriod, Advance, Combination, Economics, GuaranteeScope, MinimumGuarantee,
+        RevenueShare,
+    };
+    let t = sheet(&with_royalties());
+    let usd = Currency::parse("USD").unwrap();
+    assert_eq!(
+        t.economics(),
+        Economics {
+            currency: usd,
+            advance: Some(Advance {
+                amount: Decimal::new(500_000_000, 2),
+                recoupable: true
+            }),
+            minimum_guarantee: Some(MinimumGuarantee {
+                amount: Decimal::new(800_000_000, 2),
+                scope: GuaranteeScope::Term
+            }),
+            revenue_share: Some(RevenueShare {
+                percent: Decimal::new(60, 0),
+                carve_out_percent: Decimal::ZERO
+            }),
+            per_stream_floor: Some(Decimal::new(225, 5)),
+            per_subscriber_floor: None,
+            combination: Combination::GreaterOf,
+            accounting_period: AccountingPeriod::Quarterly,
+            statement_due_days: 45,
+        }
+    );
+    // Installments pay the fee and the advance.
+    assert_eq!(t.scheduled_total().to_string(), "6000000.00");
+    // A sheet with the earlier fields reads as it always did.
+    let old = sheet(&input());
+    assert_eq!(
+        old.economics(),
+        Economics::from_earlier_terms(
+            old.currency(),
+            old.minimum_guarantee(),
+            old.per_stream_rate(),
+            old.revenue_share_percent()
+        )
+    );
+}
+
+#[test]
+fn royalty_terms_spelled_differently_hash_the_same() {
+    let mut other = with_royalties();
+    let r = other.royalties.as_mut().unwrap();
+    r.per_stream_floor = Some(s("0.00225"));
+    r.revenue_share.as_mut().unwrap().percent = s("60");
+    r.revenue_share.as_mut().unwrap().carve_out_percent = Some(s("0.000"));
+    r.minimum_guarantee.as_mut().unwrap().amount = s("8000000.0");
+    assert_eq!(sheet(&other).hash(), sheet(&with_royalties()).hash());
+    let mut monthly = with_royalties();
+    monthly.royalties.as_mut().unwrap().accounting_period = s("monthly");
+    assert_ne!(sheet(&monthly).hash(), sheet(&with_royalties()).hash());
+    let changed: Vec<String> = sheet(&with_royalties())
+        .diff(&sheet(&monthly))
+        .into_iter()
+        .map(|c| c.field)
+        .collect();
+    assert_eq!(changed, vec![s("royalties")]);
+}
+
+#[test]
+fn every_bad_royalty_term_is_named() {
+    let mut i = with_royalties();
+    i.minimum_guarantee = Some(s("1.00"));
+    i.per_stream_rate = Some(s("0.1"));
+    i.revenue_share_percent = Some(s("5"));
+    let r = i.royalties.as_mut().unwrap();
+    r.advance.as_mut().unwrap().amount = s("0");
+    r.minimum_guarantee.as_mut().unwrap().amount = s("-5");
+    r.minimum_guarantee.as_mut().unwrap().per = s("decade");
+    r.revenue_share.as_mut().unwrap().percent = s("0");
+    r.revenue_share.as_mut().unwrap().carve_out_percent = Some(s("100"));
+    r.per_stream_floor = Some(s("0.00000000001"));
+    r.per_subscriber_floor = Some(s("x"));
+    r.combination = s("max");
+    r.accounting_period = s("yearly");
+    r.statement_due_days = 400;
+    let mut got = fields(&i);
+    got.sort();
+    let mut expected = vec![
+        s("minimum_guarantee"),
+        s("per_stream_rate"),
+        s("revenue_share_percent"),
+        s("royalties.advance.amount"),
+        s("royalties.minimum_guarantee.amount"),
+        s("royalties.minimum_guarantee.per"),
+        s("royalties.revenue_share.percent"),
+        s("royalties.revenue_share.carve_out_percent"),
+        s("royalties.per_stream_floor"),
+        s("royalties.per_subscriber_floor"),
+        s("royalties.combination"),
+        s("royalties.accounting_period"),
+        s("royalties.statement_due_days"),
+    ];
+    expected.sort();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn installments_pay_the_fee_and_the_advance() {
+    let mut i = with_royalties();
+    i.royalties.as_mut().unwrap().advance = None;
+    // 6,000,000 scheduled, but only the 1,000,000 fee is paid ahead now.
+    let err = parse(&i).unwrap_err();
+    let message = &err
+        .0
+        .iter()
+        .find(|e| e.field == "installments")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("upfront_fee + royalties.advance.amount is 1000000.00 USD"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_guarantee_needs_royalties_to_measure_against() {
+    let mut i = with_royalties();
+    let r = i.royalties.as_mut().unwrap();
+    r.revenue_share = None;
+    r.per_stream_floor = None;
+    assert_eq!(fields(&i), vec![s("royalties")]);
+    // A non-recoupable advance alone is a fee: fine without earnings.
+    let r = i.royalties.as_mut().unwrap();
+    r.minimum_guarantee = None;
+    r.advance.as_mut().unwrap().recoupable = false;
+    assert!(parse(&i).is_ok());
+}
+
+#[test]
+fn royalty_terms_survive_storage() {
+    let t = sheet(&with_royalties());
+    let stored = serde_json::to_string(&t).unwrap();
+    let back: TermSheetInput = serde_json::from_str(&stored).unwrap();
+    assert_eq!(TermSheet::from_stored(&back).as_ref(), Ok(&t));
+    // Revisions are stored as their canonical JSON, which writes the days as text.
+    let canonical: TermSheetInput = serde_json::from_str(&t.canonical_json()).unwrap();
+    assert_eq!(TermSheet::from_stored(&canonical), Ok(t));
 }

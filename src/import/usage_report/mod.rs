@@ -1,5 +1,6 @@
-//! Reading a licensee's usage report (CSV) for one grant and accounting period, streamed,
-//! every bad line reported by line and field.
+//! Reading a licensee's usage report for one grant and accounting period, streamed,
+//! every bad line reported by line and field: CSV (below) or the DDEX DSR flat-file
+//! subset (`dsr`), both through one [`ReportBuilder`].
 //!
 //! Columns (header required, in this order; `docs/royalties.md`, "Usage reports"):
 //! `territory,usage,licensed_streams,total_streams,gross_revenue,subscribers,isrc`.
@@ -25,6 +26,9 @@ use crate::domain::royalty::UsageLine;
 use crate::domain::territory::{Territories, Territory};
 use crate::domain::usage::Usage;
 
+mod dsr;
+pub use dsr::read_dsr_report;
+
 pub const COLUMNS: [&str; 7] = [
     "territory",
     "usage",
@@ -36,6 +40,15 @@ pub const COLUMNS: [&str; 7] = [
 ];
 /// Problems listed one by one; past this only the count grows.
 pub const MAX_PROBLEMS_LISTED: usize = 1_000;
+
+/// How a report is laid out (chosen by the upload's content type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportLayout {
+    /// `text/csv`, the columns of [`COLUMNS`].
+    Csv,
+    /// `text/tab-separated-values`: the DDEX DSR flat-file subset of [`dsr`].
+    Dsr,
+}
 
 /// What a report is checked against: the grant it reports on.
 pub struct ReportScope<'a> {
@@ -97,15 +110,202 @@ struct Summary {
     usage: UsageLine,
 }
 
-/// Reads a whole report; `Err` lists why it cannot be taken.
+/// The cells of a summary line, as text, whatever layout they came in.
+pub(crate) struct SummaryCells<'c> {
+    pub territory: &'c str,
+    pub usage: &'c str,
+    pub licensed_streams: &'c str,
+    pub total_streams: &'c str,
+    pub gross_revenue: &'c str,
+    pub subscribers: &'c str,
+}
+
+/// The cells of a per-ISRC line.
+pub(crate) struct IsrcCells<'c> {
+    pub territory: &'c str,
+    pub usage: &'c str,
+    pub streams: &'c str,
+    pub isrc: &'c str,
+}
+
+/// Builds a report line by line, whatever the layout (CSV or DSR): checks each
+/// line against the grant, and the whole (per-ISRC rows add up, one summary per
+/// territory and usage) at the end.
+pub(crate) struct ReportBuilder<'s> {
+    scope: &'s ReportScope<'s>,
+    refused: ReportRefused,
+    summaries: BTreeMap<(Territory, Usage), Summary>,
+    per_isrc: Vec<IsrcStreams>,
+    isrc_sums: BTreeMap<(Territory, Usage), u64>,
+    // By the ISRC's integer key: a report may carry millions of per-ISRC rows.
+    seen_isrcs: std::collections::HashSet<(Territory, Usage, i64)>,
+}
+
+impl<'s> ReportBuilder<'s> {
+    pub(crate) fn new(scope: &'s ReportScope<'s>) -> Self {
+        Self {
+            scope,
+            refused: ReportRefused {
+                problems: Vec::new(),
+                count: 0,
+            },
+            summaries: BTreeMap::new(),
+            per_isrc: Vec::new(),
+            isrc_sums: BTreeMap::new(),
+            seen_isrcs: std::collections::HashSet::new(),
+        }
+    }
+
+    pub(crate) fn problem(&mut self, line: u64, field: &str, message: impl Into<String>) {
+        self.refused.push(line, field, message);
+    }
+
+    pub(crate) fn has_problems(&self) -> bool {
+        self.refused.count > 0
+    }
+
+    /// The usage a cell names, as the layout spells it (`parse`), checked
+    /// against the grant.
+    fn usage(&mut self, line: u64, cell: &str) -> Option<Usage> {
+        parse_usage(&mut self.refused, line, cell, self.scope)
+    }
+
+    pub(crate) fn summary(&mut self, line: u64, cells: SummaryCells<'_>) {
+        let refused = &mut self.refused;
+        let before = refused.count;
+        let territory = parse_territory(refused, line, cells.territory, self.scope);
+        let usage = self.usage(line, cells.usage);
+        let refused = &mut self.refused;
+        let licensed = parse_count(refused, line, "licensed_streams", cells.licensed_streams);
+        let total = parse_count(refused, line, "total_streams", cells.total_streams);
+        let gross = parse_revenue(refused, line, cells.gross_revenue, self.scope.currency);
+        let subscribers = parse_count(refused, line, "subscribers", cells.subscribers);
+        if let (Some(l), Some(t)) = (licensed, total) {
+            if l > t {
+                refused.push(line, "licensed_streams", "must not exceed total_streams");
+            }
+        }
+        let (
+            Some(territory),
+            Some(usage),
+            Some(licensed_streams),
+            Some(total_streams),
+            Some(gross_revenue),
+            Some(subscribers),
+        ) = (territory, usage, licensed, total, gross, subscribers)
+        else {
+            return;
+        };
+        if refused.count > before {
+            return;
+        }
+        if let Some(first) = self.summaries.get(&(territory, usage)) {
+            refused.push(
+                line,
+                "usage",
+                format!(
+                    "{territory} {usage} is already reported on line {}",
+                    first.line
+                ),
+            );
+            return;
+        }
+        self.summaries.insert(
+            (territory, usage),
+            Summary {
+                line,
+                usage: UsageLine {
+                    territory,
+                    usage,
+                    licensed_streams,
+                    total_streams,
+                    gross_revenue,
+                    subscribers,
+                },
+            },
+        );
+    }
+
+    pub(crate) fn isrc_row(&mut self, line: u64, cells: IsrcCells<'_>) {
+        let before = self.refused.count;
+        let territory = parse_territory(&mut self.refused, line, cells.territory, self.scope);
+        let usage = self.usage(line, cells.usage);
+        let refused = &mut self.refused;
+        let streams = parse_count(refused, line, "licensed_streams", cells.streams);
+        let isrc = match Isrc::parse(cells.isrc) {
+            Ok(isrc) if (self.scope.covers)(&isrc) => Some(isrc),
+            Ok(isrc) => {
+                refused.push(line, "isrc", format!("{isrc} is not in the grant"));
+                None
+            }
+            Err(e) => {
+                refused.push(line, "isrc", e.to_string());
+                None
+            }
+        };
+        let (Some(territory), Some(usage), Some(streams), Some(isrc)) =
+            (territory, usage, streams, isrc)
+        else {
+            return;
+        };
+        if refused.count > before {
+            return;
+        }
+        if !self.seen_isrcs.insert((territory, usage, isrc.key())) {
+            refused.push(
+                line,
+                "isrc",
+                format!("{isrc} is already reported for {territory} {usage}"),
+            );
+            return;
+        }
+        let sum = self.isrc_sums.entry((territory, usage)).or_default();
+        *sum = sum.saturating_add(streams);
+        self.per_isrc.push(IsrcStreams {
+            territory,
+            usage,
+            isrc,
+            streams,
+        });
+    }
+
+    /// The report, or every problem found (the whole-report checks reported
+    /// on the summary's line, or line 1 when there is none).
+    pub(crate) fn finish(mut self) -> Result<UsageReport, ReportRefused> {
+        for ((territory, usage), sum) in &self.isrc_sums {
+            match self.summaries.get(&(*territory, *usage)) {
+                Some(summary) if summary.usage.licensed_streams != *sum => self.refused.push(
+                    summary.line,
+                    "licensed_streams",
+                    format!(
+                        "{} but the per-ISRC rows of {territory} {usage} add up to {sum}",
+                        summary.usage.licensed_streams
+                    ),
+                ),
+                Some(_) => {}
+                None => self.refused.push(
+                    1,
+                    "row",
+                    format!("{territory} {usage} has per-ISRC rows but no summary row"),
+                ),
+            }
+        }
+        if self.refused.count > 0 {
+            return Err(self.refused);
+        }
+        Ok(UsageReport {
+            lines: self.summaries.into_values().map(|s| s.usage).collect(),
+            per_isrc: self.per_isrc,
+        })
+    }
+}
+
+/// Reads a whole CSV report; `Err` lists why it cannot be taken.
 pub fn read_usage_report(
     input: impl Read,
     scope: &ReportScope<'_>,
 ) -> Result<UsageReport, ReportRefused> {
-    let mut refused = ReportRefused {
-        problems: Vec::new(),
-        count: 0,
-    };
+    let mut report = ReportBuilder::new(scope);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -113,34 +313,27 @@ pub fn read_usage_report(
     let mut records = reader.byte_records();
     match records.next() {
         Some(Ok(header)) if header.iter().eq(COLUMNS.iter().map(|c| c.as_bytes())) => {}
-        Some(Err(e)) => refused.push(1, "header", format!("unreadable CSV: {e}")),
-        _ => refused.push(
+        Some(Err(e)) => report.problem(1, "header", format!("unreadable CSV: {e}")),
+        _ => report.problem(
             1,
             "header",
             format!("the first line must be `{}`", COLUMNS.join(",")),
         ),
     }
-    if refused.count > 0 {
-        return Err(refused);
+    if report.has_problems() {
+        return report.finish();
     }
-
-    let mut summaries: BTreeMap<(Territory, Usage), Summary> = BTreeMap::new();
-    let mut per_isrc = Vec::new();
-    let mut isrc_sums: BTreeMap<(Territory, Usage), u64> = BTreeMap::new();
-    // By the ISRC's integer key: a report may carry millions of per-ISRC rows.
-    let mut seen_isrcs: std::collections::HashSet<(Territory, Usage, i64)> =
-        std::collections::HashSet::new();
     for (index, record) in records.enumerate() {
         let line = index as u64 + 2;
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                refused.push(line, "row", format!("unreadable CSV: {e}"));
+                report.problem(line, "row", format!("unreadable CSV: {e}"));
                 continue;
             }
         };
         if record.len() != COLUMNS.len() {
-            refused.push(
+            report.problem(
                 line,
                 "row",
                 format!("expected {} fields, found {}", COLUMNS.len(), record.len()),
@@ -152,61 +345,21 @@ pub fn read_usage_report(
             match std::str::from_utf8(raw) {
                 Ok(text) => cells.push(text.trim()),
                 Err(_) => {
-                    refused.push(line, column, "is not valid UTF-8");
+                    report.problem(line, column, "is not valid UTF-8");
                     cells.push("");
                 }
             }
         }
-        let before = refused.count;
-        let territory = parse_territory(&mut refused, line, cells[0], scope);
-        let usage = parse_usage(&mut refused, line, cells[1], scope);
-        let licensed = parse_count(&mut refused, line, "licensed_streams", cells[2]);
         if cells[6].is_empty() {
-            let total = parse_count(&mut refused, line, "total_streams", cells[3]);
-            let gross = parse_revenue(&mut refused, line, cells[4], scope.currency);
-            let subscribers = parse_count(&mut refused, line, "subscribers", cells[5]);
-            if let (Some(l), Some(t)) = (licensed, total) {
-                if l > t {
-                    refused.push(line, "licensed_streams", "must not exceed total_streams");
-                }
-            }
-            let (
-                Some(territory),
-                Some(usage),
-                Some(licensed_streams),
-                Some(total_streams),
-                Some(gross_revenue),
-                Some(subscribers),
-            ) = (territory, usage, licensed, total, gross, subscribers)
-            else {
-                continue;
-            };
-            if refused.count > before {
-                continue;
-            }
-            if let Some(first) = summaries.get(&(territory, usage)) {
-                refused.push(
-                    line,
-                    "usage",
-                    format!(
-                        "{territory} {usage} is already reported on line {}",
-                        first.line
-                    ),
-                );
-                continue;
-            }
-            summaries.insert(
-                (territory, usage),
-                Summary {
-                    line,
-                    usage: UsageLine {
-                        territory,
-                        usage,
-                        licensed_streams,
-                        total_streams,
-                        gross_revenue,
-                        subscribers,
-                    },
+            report.summary(
+                line,
+                SummaryCells {
+                    territory: cells[0],
+                    usage: cells[1],
+                    licensed_streams: cells[2],
+                    total_streams: cells[3],
+                    gross_revenue: cells[4],
+                    subscribers: cells[5],
                 },
             );
         } else {
@@ -216,71 +369,21 @@ pub fn read_usage_report(
                 ("subscribers", cells[5]),
             ] {
                 if !cell.is_empty() {
-                    refused.push(line, column, "must be empty on a per-ISRC row");
+                    report.problem(line, column, "must be empty on a per-ISRC row");
                 }
             }
-            let isrc = match Isrc::parse(cells[6]) {
-                Ok(isrc) if (scope.covers)(&isrc) => Some(isrc),
-                Ok(isrc) => {
-                    refused.push(line, "isrc", format!("{isrc} is not in the grant"));
-                    None
-                }
-                Err(e) => {
-                    refused.push(line, "isrc", e.to_string());
-                    None
-                }
-            };
-            let (Some(territory), Some(usage), Some(streams), Some(isrc)) =
-                (territory, usage, licensed, isrc)
-            else {
-                continue;
-            };
-            if refused.count > before {
-                continue;
-            }
-            if !seen_isrcs.insert((territory, usage, isrc.key())) {
-                refused.push(
-                    line,
-                    "isrc",
-                    format!("{isrc} is already reported for {territory} {usage}"),
-                );
-                continue;
-            }
-            let sum = isrc_sums.entry((territory, usage)).or_default();
-            *sum = sum.saturating_add(streams);
-            per_isrc.push(IsrcStreams {
-                territory,
-                usage,
-                isrc,
-                streams,
-            });
+            report.isrc_row(
+                line,
+                IsrcCells {
+                    territory: cells[0],
+                    usage: cells[1],
+                    streams: cells[2],
+                    isrc: cells[6],
+                },
+            );
         }
     }
-    for ((territory, usage), sum) in &isrc_sums {
-        match summaries.get(&(*territory, *usage)) {
-            Some(summary) if summary.usage.licensed_streams != *sum => refused.push(
-                summary.line,
-                "licensed_streams",
-                format!(
-                    "{} but the per-ISRC rows of {territory} {usage} add up to {sum}",
-                    summary.usage.licensed_streams
-                ),
-            ),
-            Some(_) => {}
-            None => refused.push(
-                1,
-                "row",
-                format!("{territory} {usage} has per-ISRC rows but no summary row"),
-            ),
-        }
-    }
-    if refused.count > 0 {
-        return Err(refused);
-    }
-    Ok(UsageReport {
-        lines: summaries.into_values().map(|s| s.usage).collect(),
-        per_isrc,
-    })
+    report.finish()
 }
 
 fn parse_territory(
