@@ -10,7 +10,10 @@ use crate::deals::{market, terms, Market};
 use crate::helpers::{Backend, Reply, TestApp};
 use crate::on_both_backends;
 
-on_both_backends!(statements_are_disputed_corrected_confirmed_paid_and_swept);
+on_both_backends!(
+    statements_are_disputed_corrected_confirmed_paid_and_swept,
+    a_per_period_guarantee_top_up_is_owed_once_confirmed,
+);
 
 const HEADER: &str =
     "territory,usage,licensed_streams,total_streams,gross_revenue,subscribers,isrc";
@@ -533,4 +536,83 @@ async fn statements_are_disputed_corrected_confirmed_paid_and_swept(backend: Bac
     // The sweeper of `cadenza serve` runs the statements' sweep too (nothing is due today).
     let swept = cadenza::sweeper::sweep_once(&app.db(1)).await.unwrap();
     assert_eq!(swept.statements_updated, 0);
+}
+
+/// Royalty terms with a per-period guarantee of 5,000.00 USD and 0.0045 per stream, no
+/// advance: a quarter earning 4,500.00 is topped up by 500.00, owed once confirmed.
+async fn a_per_period_guarantee_top_up_is_owed_once_confirmed(backend: Backend) {
+    let m = market(backend, true).await;
+    let app = &m.app;
+    let mut t = terms(&m.slice_id);
+    let o = t.as_object_mut().unwrap();
+    o.insert("currency".into(), json!("USD"));
+    o.insert("upfront_fee".into(), json!("1000.00"));
+    o.remove("minimum_guarantee");
+    o.remove("per_stream_rate");
+    o.remove("revenue_share_percent");
+    o.insert(
+        "installments".into(),
+        json!([{"due_date": "2027-01-15", "amount": "1000.00"}]),
+    );
+    o.insert(
+        "royalties".into(),
+        json!({
+            "minimum_guarantee": {"amount": "5000.00", "per": "period"},
+            "per_stream_floor": "0.0045",
+            "combination": "greater_of",
+            "accounting_period": "quarterly",
+            "statement_due_days": 30
+        }),
+    );
+    let deal = m.executed(m.agreed(&t).await).await;
+    let deal_id = deal["id"].as_str().unwrap().to_string();
+    let grant = deal["grant_id"].as_str().unwrap().to_string();
+    let issued = upload(
+        &m,
+        &m.licensee.access_token,
+        &grant,
+        "2027-01-01",
+        &q1(1_000_000),
+    )
+    .await;
+    let s = issued.assert_status(201)["statements"][0].clone();
+    assert_eq!(s["earned"], "4500.00");
+    assert_eq!(s["guarantee_top_up"], "500.00");
+    assert_eq!(s["payable"], "5000.00");
+    assert_eq!(s["due_date"], "2027-04-30");
+    let b = balances(app, &m.licensee.access_token, &deal_id).await;
+    assert_balances(
+        &b,
+        &[
+            ("currency", "USD"),
+            ("advance", "0.00"),
+            ("guarantee_top_up", "0.00"),
+            ("royalties_under_review", "5000.00"),
+        ],
+    );
+    let confirmed = app
+        .post(
+            &format!("/api/v1/statements/{}/confirm", s["id"].as_str().unwrap()),
+            Some(&m.licensor_signer.access_token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(confirmed.assert_status(200)["status"], "confirmed");
+    let b = balances(app, &m.licensor.access_token, &deal_id).await;
+    assert_balances(
+        &b,
+        &[
+            ("advance", "0.00"),
+            ("advance_paid", "0.00"),
+            ("recouped", "0.00"),
+            ("unrecouped", "0.00"),
+            ("guarantee_top_up", "500.00"),
+            ("royalties_payable", "5000.00"),
+            ("royalties_outstanding", "5000.00"),
+            ("royalties_under_review", "0.00"),
+            ("installments_total", "1000.00"),
+            ("total_owed", "6000.00"),
+            ("total_outstanding", "6000.00"),
+        ],
+    );
 }
