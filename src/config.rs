@@ -118,7 +118,7 @@ pub struct ServeSettings {
     pub mail_worker: bool,
 
     /// Seconds between sweeps of time-driven changes (expired offers and requests,
-    /// expiring deals, ended terms, due and overdue installments); 0 disables the sweeper in this process.
+    /// expiring deals, ended terms, due and overdue installments and royalty statements); 0 disables the sweeper in this process.
     #[arg(long, env = "CADENZA_SWEEP_INTERVAL", default_value_t = 60)]
     pub sweep_interval_secs: u64,
 

@@ -1,12 +1,12 @@
 //! Scheduled work inside `cadenza serve`: every interval, one sweep over what
 //! time has made due — offers and requests past their expiry, deals to warn
-//! about or expire, terms that ended, installments due or overdue, stale
-//! idempotency keys. Sweeps are idempotent and safe on several nodes at once:
+//! about or expire, terms that ended, installments and confirmed royalty
+//! statements due or overdue, stale idempotency keys. Sweeps are idempotent and safe on several nodes at once:
 //! every change is a conditional write in its own transaction.
 //!
 //! This is the one module that sweeps; what each sweep does is the owning
 //! service's (`crate::marketplace::expire_due`, `crate::deals::schedule::sweep`,
-//! `crate::db::idempotency::forget_expired`).
+//! `crate::royalties::statements::sweep`, `crate::db::idempotency::forget_expired`).
 
 use std::time::Duration;
 
@@ -16,12 +16,15 @@ use crate::db::marketplace::Expired;
 use crate::db::{idempotency, now, Db, DbError};
 use crate::deals::schedule::{self, DealSweep};
 use crate::deals::DealError;
+use crate::royalties::RoyaltiesError;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
     /// Offers and requests moved to `expired`.
     pub listings: Expired,
     pub deals: DealSweep,
+    /// Confirmed royalty statements moved to due or overdue.
+    pub statements_updated: usize,
     pub idempotency_keys_forgotten: usize,
 }
 
@@ -29,6 +32,8 @@ pub struct SweepReport {
 pub enum SweepError {
     #[error(transparent)]
     Deals(#[from] DealError),
+    #[error(transparent)]
+    Royalties(#[from] RoyaltiesError),
     #[error(transparent)]
     Database(#[from] DbError),
 }
@@ -39,10 +44,12 @@ pub async fn sweep_once(db: &Db) -> Result<SweepReport, SweepError> {
         let at = now();
         let listings = crate::marketplace::expire_due(conn, at)?;
         let deals = schedule::sweep(conn, at)?;
+        let statements_updated = crate::royalties::statements::sweep(conn, at)?;
         let forgotten = idempotency::forget_expired(conn, at)?;
         Ok(SweepReport {
             listings,
             deals,
+            statements_updated,
             idempotency_keys_forgotten: forgotten,
         })
     })

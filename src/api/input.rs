@@ -227,11 +227,13 @@ pub fn text_problem(text: &str, max_chars: usize) -> Option<String> {
 
 /// The name of the parameter at `index` of the route `pattern` (`/api/v1/deals/{id}`).
 fn parameter_at(pattern: &str, index: usize) -> Option<&str> {
+    // A parameter fills its segment (`{id}`) or starts it before a suffix (`{id}.csv`).
     pattern
         .split('/')
         .nth(index)
         .and_then(|segment| segment.strip_prefix('{'))
-        .and_then(|segment| segment.strip_suffix('}'))
+        .and_then(|segment| segment.split_once('}'))
+        .map(|(name, _suffix)| name)
 }
 
 /// The first path segment or query parameter that cannot be taken, as a 400 naming it.
@@ -386,6 +388,7 @@ mod tests {
             "/api/v1/deals/{id}",
             "/api/v1/deals/{id}/sign",
             "/api/v1/slices/{id}/tracks/{isrc}",
+            "/api/v1/statements/{id}.csv",
         ];
         // What actix's resource map does, for the test's few routes.
         let matched = || {
@@ -420,6 +423,10 @@ mod tests {
         assert_eq!(
             refused_field("/api/v1/slices/s1/tracks/%00", "").as_deref(),
             Some("isrc")
+        );
+        assert_eq!(
+            refused_field("/api/v1/statements/a%00b.csv", "").as_deref(),
+            Some("id")
         );
         assert_eq!(
             refused_field("/api/v1/nowhere/%00", "").as_deref(),

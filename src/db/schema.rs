@@ -541,6 +541,26 @@ diesel::table! {
         due_date -> Date,
         created_at -> Timestamp,
         superseded_at -> Nullable<Timestamp>,
+        status -> Text,
+        disputed_reason -> Nullable<Text>,
+        disputed_by -> Nullable<Text>,
+        disputed_at -> Nullable<Timestamp>,
+        confirmed_by -> Nullable<Text>,
+        confirmed_at -> Nullable<Timestamp>,
+        paid_minor -> BigInt,
+        overdue_notified -> Bool,
+    }
+}
+
+diesel::table! {
+    statement_payments (id) {
+        id -> Text,
+        statement_id -> Text,
+        amount_minor -> BigInt,
+        paid_on -> Date,
+        reference -> Text,
+        recorded_by -> Text,
+        created_at -> Timestamp,
     }
 }
 

@@ -26,6 +26,11 @@ pub enum NotificationKind {
     GrantBackingLost,
     InstallmentDue,
     InstallmentOverdue,
+    StatementIssued,
+    StatementDisputed,
+    StatementConfirmed,
+    StatementDue,
+    StatementOverdue,
     OfferMatchedRequest,
 }
 
@@ -45,6 +50,11 @@ stored_enum! {
         GrantBackingLost = "grant_backing_lost",
         InstallmentDue = "installment_due",
         InstallmentOverdue = "installment_overdue",
+        StatementIssued = "statement_issued",
+        StatementDisputed = "statement_disputed",
+        StatementConfirmed = "statement_confirmed",
+        StatementDue = "statement_due",
+        StatementOverdue = "statement_overdue",
         OfferMatchedRequest = "offer_matched_request",
     }
     unknown struct UnknownNotificationKind = "unknown notification kind `{0}`"

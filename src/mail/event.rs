@@ -40,6 +40,19 @@ pub struct InstallmentRef {
     pub currency: String,
 }
 
+/// A royalty statement as mails name it: its period, its due date and the amount
+/// (payable when issued or confirmed, the balance when due or overdue) as the exact
+/// decimal string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementRef {
+    pub id: String,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub due_date: NaiveDate,
+    pub amount: String,
+    pub currency: String,
+}
+
 /// An offer or a request, as mails name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListingRef {
@@ -125,6 +138,34 @@ pub enum Event {
         installment: InstallmentRef,
         days_overdue: i64,
     },
+    /// A statement was computed from a (corrected) usage report; the licensor reviews it.
+    StatementIssued {
+        deal: DealRef,
+        statement: StatementRef,
+        actor: Actor,
+        /// It replaces a statement of the same period (after a corrected report).
+        corrected: bool,
+    },
+    StatementDisputed {
+        deal: DealRef,
+        statement: StatementRef,
+        actor: Actor,
+        reason: String,
+    },
+    StatementConfirmed {
+        deal: DealRef,
+        statement: StatementRef,
+        actor: Actor,
+    },
+    StatementDue {
+        deal: DealRef,
+        statement: StatementRef,
+    },
+    StatementOverdue {
+        deal: DealRef,
+        statement: StatementRef,
+        days_overdue: i64,
+    },
     OfferMatchedRequest {
         offer: ListingRef,
         request: ListingRef,
@@ -149,6 +190,11 @@ impl Event {
             Event::GrantBackingLost { .. } => NotificationKind::GrantBackingLost,
             Event::InstallmentDue { .. } => NotificationKind::InstallmentDue,
             Event::InstallmentOverdue { .. } => NotificationKind::InstallmentOverdue,
+            Event::StatementIssued { .. } => NotificationKind::StatementIssued,
+            Event::StatementDisputed { .. } => NotificationKind::StatementDisputed,
+            Event::StatementConfirmed { .. } => NotificationKind::StatementConfirmed,
+            Event::StatementDue { .. } => NotificationKind::StatementDue,
+            Event::StatementOverdue { .. } => NotificationKind::StatementOverdue,
             Event::OfferMatchedRequest { .. } => NotificationKind::OfferMatchedRequest,
         }
     }
@@ -168,7 +214,12 @@ impl Event {
             | Event::DealTerminated { deal, .. }
             | Event::GrantBackingLost { deal, .. }
             | Event::InstallmentDue { deal, .. }
-            | Event::InstallmentOverdue { deal, .. } => ("deal", &deal.id),
+            | Event::InstallmentOverdue { deal, .. }
+            | Event::StatementIssued { deal, .. }
+            | Event::StatementDisputed { deal, .. }
+            | Event::StatementConfirmed { deal, .. }
+            | Event::StatementDue { deal, .. }
+            | Event::StatementOverdue { deal, .. } => ("deal", &deal.id),
             Event::OfferMatchedRequest { request, .. } => ("request", &request.id),
         }
     }
@@ -240,6 +291,60 @@ impl Event {
             } => format!(
                 "{} {} was due on {} ({days_overdue} days overdue).",
                 installment.amount, installment.currency, installment.due_date
+            ),
+            Event::StatementIssued {
+                statement,
+                actor,
+                corrected,
+                ..
+            } => format!(
+                "{} reported {} to {}{}: {} {} payable, to review.",
+                actor.name,
+                statement.period_start,
+                statement.period_end,
+                if *corrected { " (corrected)" } else { "" },
+                statement.amount,
+                statement.currency
+            ),
+            Event::StatementDisputed {
+                statement,
+                actor,
+                reason,
+                ..
+            } => format!(
+                "{} disputed the statement for {} to {}: {reason}",
+                actor.name, statement.period_start, statement.period_end
+            ),
+            Event::StatementConfirmed {
+                statement, actor, ..
+            } => format!(
+                "{} confirmed the statement for {} to {}: {} {} due on {}.",
+                actor.name,
+                statement.period_start,
+                statement.period_end,
+                statement.amount,
+                statement.currency,
+                statement.due_date
+            ),
+            Event::StatementDue { statement, .. } => format!(
+                "Royalties of {} {} for {} to {} are due on {}.",
+                statement.amount,
+                statement.currency,
+                statement.period_start,
+                statement.period_end,
+                statement.due_date
+            ),
+            Event::StatementOverdue {
+                statement,
+                days_overdue,
+                ..
+            } => format!(
+                "Royalties of {} {} for {} to {} were due on {} ({days_overdue} days overdue).",
+                statement.amount,
+                statement.currency,
+                statement.period_start,
+                statement.period_end,
+                statement.due_date
             ),
             Event::OfferMatchedRequest {
                 licensor,

@@ -33,6 +33,24 @@ fn installment() -> InstallmentRef {
     }
 }
 
+fn statement(amount: &str) -> StatementRef {
+    StatementRef {
+        id: "0193-stmt".into(),
+        period_start: "2027-01-01".parse().unwrap(),
+        period_end: "2027-03-31".parse().unwrap(),
+        due_date: "2027-05-15".parse().unwrap(),
+        amount: amount.into(),
+        currency: "CNY".into(),
+    }
+}
+
+fn licensor_actor() -> Actor {
+    Actor {
+        name: "Wang Fang".into(),
+        organization: "Tencent Music".into(),
+    }
+}
+
 fn samples() -> Vec<Event> {
     let respond_by = "2026-12-31T00:00:00Z".parse().unwrap();
     vec![
@@ -117,6 +135,35 @@ fn samples() -> Vec<Event> {
             deal: deal(),
             installment: installment(),
             days_overdue: 12,
+        },
+        Event::StatementIssued {
+            deal: deal(),
+            statement: statement("3400.00"),
+            actor: Actor {
+                name: "Zhang Min".into(),
+                organization: "NetEase Cloud Music".into(),
+            },
+            corrected: true,
+        },
+        Event::StatementDisputed {
+            deal: deal(),
+            statement: statement("2500.00"),
+            actor: licensor_actor(),
+            reason: "Streams in CN look understated against our own logs".into(),
+        },
+        Event::StatementConfirmed {
+            deal: deal(),
+            statement: statement("3400.00"),
+            actor: licensor_actor(),
+        },
+        Event::StatementDue {
+            deal: deal(),
+            statement: statement("2400.00"),
+        },
+        Event::StatementOverdue {
+            deal: deal(),
+            statement: statement("2400.00"),
+            days_overdue: 1,
         },
         Event::OfferMatchedRequest {
             offer: ListingRef {

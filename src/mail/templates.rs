@@ -59,6 +59,11 @@ const SOURCES: &[[(&str, &str); 3]] = &[
     triplet!("grant_backing_lost"),
     triplet!("installment_due"),
     triplet!("installment_overdue"),
+    triplet!("statement_issued"),
+    triplet!("statement_disputed"),
+    triplet!("statement_confirmed"),
+    triplet!("statement_due"),
+    triplet!("statement_overdue"),
     triplet!("offer_matched_request"),
 ];
 

@@ -9,6 +9,10 @@
 //! that period's statement and every later one that has a report, in order, in
 //! the same transaction.
 //!
+//! Once issued, a statement is reviewed by the licensor, confirmed or disputed, and a
+//! confirmed one is frozen into an amount owed ([`statements`]). A report that would
+//! recompute a confirmed statement is refused (409).
+//!
 //! The deal's economics are read from its signed terms: their royalty terms,
 //! or for a term sheet with the earlier flat fields what those stand for
 //! (`TermSheet::economics`).
@@ -28,7 +32,7 @@ use crate::domain::money::Currency;
 use crate::domain::period::Period;
 use crate::domain::role::Role;
 use crate::domain::royalty::{
-    compute, Basis, Carried, Economics, RoyaltyError, StatementLine, UsageLine,
+    compute, Basis, Carried, Economics, RoyaltyError, StatementLine, StatementStatus, UsageLine,
 };
 use crate::domain::territory::{Territories, Territory};
 use crate::domain::usage::{Usage, Usages};
@@ -36,6 +40,9 @@ use crate::domain::ValidationErrors;
 use crate::import::usage_report::{
     read_dsr_report, read_usage_report, ReportLayout, ReportRefused, ReportScope,
 };
+use crate::mail::event::Event;
+
+pub mod statements;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RoyaltiesError {
@@ -43,6 +50,9 @@ pub enum RoyaltiesError {
     NotFound(&'static str),
     #[error("{0}")]
     Forbidden(String),
+    /// Not allowed in the statement's current status, or it would change a frozen one (409).
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Validation(#[from] ValidationErrors),
     /// The report as a whole cannot be taken: every problem, by line.
@@ -258,6 +268,10 @@ pub fn upload_report(
     write_transaction(conn, |conn| {
         // One licensee's reports are taken one at a time (versions never collide).
         lock_organization(conn, &grant.licensee_org_id)?;
+        // A confirmed statement is final: a report that would recompute it is refused.
+        if let Some(frozen) = storage::frozen_from(conn, &grant.id, period.start)? {
+            return Err(frozen_refusal(&frozen, period.start));
+        }
         let version =
             storage::current_report(conn, &grant.id, period.start)?.map_or(1, |r| r.version + 1);
         let row = UsageReportRow {
@@ -274,7 +288,18 @@ pub fn upload_report(
             superseded_at: None,
         };
         storage::insert_report(conn, &row, at)?;
+        let replaced: std::collections::HashSet<NaiveDate> =
+            storage::statements_of(conn, &grant.id)?
+                .into_iter()
+                .filter(|s| s.superseded_at.is_none() && s.period_start >= period.start)
+                .map(|s| s.period_start)
+                .collect();
         let statements = recompute_from(conn, &accounted, period.start, at)?;
+        // On PostgreSQL a confirmation may have committed while this transaction waited
+        // for the statement's row: it was left alone above, and the report is refused.
+        if let Some(frozen) = storage::frozen_from(conn, &grant.id, period.start)? {
+            return Err(frozen_refusal(&frozen, period.start));
+        }
         AuditEvent::new("usage_report.uploaded", "grant", Some(&grant.id))
             .by(Some(organization_id), Some(user_id))
             .after(serde_json::json!({
@@ -282,11 +307,32 @@ pub fn upload_report(
                 "lines": lines.len(), "isrc_rows": row.isrc_rows,
             }))
             .write(conn)?;
+        // Each new statement goes to the licensor for review.
+        if let Some(deal) = deals::find_deal(conn, &grant.deal_id)? {
+            let actor = statements::actor(conn, user_id, organization_id)?;
+            for statement in &statements {
+                let event = Event::StatementIssued {
+                    deal: statements::deal_ref(&deal),
+                    statement: statements::statement_ref(statement, statement.payable_minor)?,
+                    actor: actor.clone(),
+                    corrected: replaced.contains(&statement.period_start),
+                };
+                statements::tell_parties(conn, &deal, &event, true, false, Some(user_id))?;
+            }
+        }
         Ok(Uploaded {
             report: row,
             statements,
         })
     })
+}
+
+/// A report for `period_start` would recompute this confirmed statement: refused (409).
+fn frozen_refusal(frozen: &StatementRow, period_start: NaiveDate) -> RoyaltiesError {
+    RoyaltiesError::Conflict(format!(
+        "the statement for {} to {} is confirmed ({}) and final: a report for {period_start} would recompute it",
+        frozen.period_start, frozen.period_end, frozen.status
+    ))
 }
 
 /// Supersedes the statements from `from` on and computes them again from the
@@ -351,6 +397,14 @@ fn recompute_from(
             due_date: economics.statement_due(period),
             created_at: at,
             superseded_at: None,
+            status: StatementStatus::Issued.as_str().to_string(),
+            disputed_reason: None,
+            disputed_by: None,
+            disputed_at: None,
+            confirmed_by: None,
+            confirmed_at: None,
+            paid_minor: 0,
+            overdue_notified: false,
         };
         storage::insert_statement(conn, &row)?;
         carried = statement.carried;

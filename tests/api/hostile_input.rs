@@ -117,9 +117,10 @@ fn concrete(pattern: &str, target: Option<&str>, value: &str) -> String {
     pattern
         .split('/')
         .map(
-            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) if Some(name) == target => value.to_string(),
-                Some(_) => "0194e0b2-0000-7000-8000-000000000000".to_string(),
+            // A parameter fills its segment (`{id}`) or starts it before a suffix (`{id}.csv`).
+            |segment| match segment.strip_prefix('{').and_then(|s| s.split_once('}')) {
+                Some((name, suffix)) if Some(name) == target => format!("{value}{suffix}"),
+                Some((_, suffix)) => format!("0194e0b2-0000-7000-8000-000000000000{suffix}"),
                 None => segment.to_string(),
             },
         )

@@ -643,7 +643,7 @@ async fn the_feed_settings_and_isolation(backend: Backend) {
         .await;
     let settings = settings.assert_status(200);
     assert_eq!(settings["email"]["deal_countered"], true);
-    assert_eq!(settings["email"].as_object().unwrap().len(), 14);
+    assert_eq!(settings["email"].as_object().unwrap().len(), 19);
     let bad = app
         .request(
             Method::PUT,

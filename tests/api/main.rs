@@ -19,4 +19,5 @@ mod reliability;
 mod rights;
 mod royalties;
 mod royalty_terms;
+mod statements;
 mod webhooks;

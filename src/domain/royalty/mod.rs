@@ -24,6 +24,7 @@
 //! in royalties (advance included): a property test holds the engine to it.
 
 mod economics;
+mod lifecycle;
 mod statement;
 
 #[cfg(test)]
@@ -32,5 +33,9 @@ mod golden;
 pub use economics::{
     AccountingPeriod, Advance, Combination, Economics, GuaranteeScope, MinimumGuarantee,
     RevenueShare,
+};
+pub use lifecycle::{
+    transition, StatementAction, StatementRefusal, StatementState, StatementStatus,
+    UnknownStatementStatus,
 };
 pub use statement::{compute, Basis, Carried, RoyaltyError, Statement, StatementLine, UsageLine};

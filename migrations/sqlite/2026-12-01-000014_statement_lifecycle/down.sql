@@ -1,0 +1,10 @@
+DROP TABLE statement_payments;
+DROP INDEX royalty_statements_due;
+ALTER TABLE royalty_statements DROP COLUMN overdue_notified;
+ALTER TABLE royalty_statements DROP COLUMN paid_minor;
+ALTER TABLE royalty_statements DROP COLUMN confirmed_at;
+ALTER TABLE royalty_statements DROP COLUMN confirmed_by;
+ALTER TABLE royalty_statements DROP COLUMN disputed_at;
+ALTER TABLE royalty_statements DROP COLUMN disputed_by;
+ALTER TABLE royalty_statements DROP COLUMN disputed_reason;
+ALTER TABLE royalty_statements DROP COLUMN status;
