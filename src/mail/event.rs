@@ -43,7 +43,7 @@ pub struct InstallmentRef {
 /// A royalty statement as mails name it: its period, its due date and the amount
 /// (payable when issued or confirmed, the balance when due or overdue) as the exact
 /// decimal string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatementRef {
     pub id: String,
     pub period_start: NaiveDate,
