@@ -144,6 +144,9 @@ pub enum BenchCommand {
     Royalties {
         #[arg(long, default_value_t = 1_500_000)]
         rows: u64,
+        /// Where the stored upload runs (default: a fresh SQLite file in a temporary directory)
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
     },
     /// Seed a marketplace for the browse load test: N platforms, each with a catalog of
     /// generated tracks and published offers (see docs/performance.md).
@@ -203,9 +206,10 @@ pub fn main() -> ExitCode {
         }) => bench_in_temp_dir(database_url, |url, dir, out| {
             crate::bench::run_signing_bench(url, tracks, grants, received, runs.max(1), dir, out)
         }),
-        Command::Bench(BenchCommand::Royalties { rows }) => {
-            crate::bench::run_royalties_bench(rows, &mut std::io::stdout())
-                .map_err(|e| e.to_string())
+        Command::Bench(BenchCommand::Royalties { rows, database_url }) => {
+            bench_in_temp_dir(database_url, |url, dir, out| {
+                crate::bench::run_royalties_bench(url, rows, dir, out)
+            })
         }
         Command::Bench(BenchCommand::Input) => {
             crate::bench::run_input_bench(&mut std::io::stdout()).map_err(|e| e.to_string())

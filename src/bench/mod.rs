@@ -95,6 +95,56 @@ pub fn file_progress(len: u64) -> impl Progress {
     Bar(bar)
 }
 
+/// A catalog of `organization_id` holding `tracks` generated tracks (seed `seed`),
+/// worldwide streaming rights 2020–2060, sublicensable; imported through a CSV file
+/// in `work_dir`, as an upload would be.
+pub(super) fn import_generated(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    tracks: u64,
+    seed: u64,
+    work_dir: &Path,
+) -> Result<Catalog, BenchError> {
+    let at = now();
+    let file = work_dir.join(format!("generated-{seed}.csv"));
+    {
+        let mut writer = BufWriter::with_capacity(1 << 20, std::fs::File::create(&file)?);
+        generate_catalog(&mut writer, tracks, seed, ImportFormat::Csv)?;
+        writer.flush()?;
+    }
+    let catalog = catalogs::insert_catalog(
+        conn,
+        &NewCatalog {
+            id: new_id(),
+            organization_id: organization_id.to_string(),
+            name: format!("Generated catalog {seed}"),
+            territories: r#"["worldwide"]"#.into(),
+            usages: r#"["interactive_streaming","non_interactive_streaming"]"#.into(),
+            holding_start: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(),
+            holding_end: chrono::NaiveDate::from_ymd_opt(2060, 12, 31).unwrap_or_default(),
+            sublicensable: true,
+            track_count: 0,
+            created_at: at,
+            updated_at: at,
+            recordings: Some(crate::domain::recording::RecordingSet::new().to_bytes()),
+            backing_grant_id: None,
+        },
+    )?;
+    let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?);
+    import::import_tracks(
+        conn,
+        &catalog,
+        None,
+        reader,
+        ImportFormat::Csv,
+        chrono::Utc::now().date_naive(),
+        &mut (),
+    )?;
+    std::fs::remove_file(&file)?;
+    catalogs::find_catalog(conn, &catalog.id)?
+        .ok_or_else(|| BenchError::Setup("the imported catalog is missing".into()))
+}
+
 /// A selector evaluated without the postings cache.
 pub(super) fn evaluate_on(
     conn: &mut DbConnection,

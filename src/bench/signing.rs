@@ -48,53 +48,18 @@ pub fn run_signing_bench(
     // and a back catalogue imported separately): grants from all three share
     // one exclusivity ledger, so all are checked.
     let mut imported = Vec::new();
-    for (n, (size, seed)) in [
+    for (size, seed) in [
         (tracks, 7),
         ((tracks / 10).max(1_000), 11),
         ((tracks / 10).max(1_000), 12),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let file = work_dir.join(format!("signing-{n}.csv"));
-        {
-            let mut writer = BufWriter::with_capacity(1 << 20, std::fs::File::create(&file)?);
-            generate_catalog(&mut writer, size, seed, ImportFormat::Csv)?;
-            writer.flush()?;
-        }
-        let catalog = catalogs::insert_catalog(
+    ] {
+        imported.push(import_generated(
             &mut conn,
-            &NewCatalog {
-                id: new_id(),
-                organization_id: licensor.id.clone(),
-                name: format!("Signing benchmark {n}"),
-                territories: r#"["worldwide"]"#.into(),
-                usages: r#"["interactive_streaming","non_interactive_streaming"]"#.into(),
-                holding_start: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(),
-                holding_end: chrono::NaiveDate::from_ymd_opt(2060, 12, 31).unwrap_or_default(),
-                sublicensable: true,
-                track_count: 0,
-                created_at: at,
-                updated_at: at,
-                recordings: Some(crate::domain::recording::RecordingSet::new().to_bytes()),
-                backing_grant_id: None,
-            },
-        )?;
-        let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?);
-        import::import_tracks(
-            &mut conn,
-            &catalog,
-            None,
-            reader,
-            ImportFormat::Csv,
-            chrono::Utc::now().date_naive(),
-            &mut (),
-        )?;
-        std::fs::remove_file(&file)?;
-        imported.push(
-            catalogs::find_catalog(&mut conn, &catalog.id)?
-                .ok_or_else(|| BenchError::Setup("catalog".into()))?,
-        );
+            &licensor.id,
+            size,
+            seed,
+            work_dir,
+        )?);
     }
     let catalog = imported[0].clone();
 

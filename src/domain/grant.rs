@@ -187,10 +187,11 @@ pub fn conflict_report_within<K>(
     blocking: Vec<(K, &GrantScope)>,
     union_of_blocking: &RecordingSet,
 ) -> Option<ConflictReport<K>> {
-    let shared = new.tracks.intersection(union_of_blocking);
-    if shared.is_empty() {
+    // Disjointness is answered without building anything (the usual case).
+    if new.tracks.is_disjoint(union_of_blocking) {
         return None;
     }
+    let shared = new.tracks.intersection(union_of_blocking);
     let mut conflicts = Vec::new();
     for (key, grant) in blocking {
         if let Some(c) = conflict_within(new, &shared, grant) {
