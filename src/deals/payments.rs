@@ -12,10 +12,62 @@ use crate::domain::installment::InstallmentStatus;
 use crate::domain::money::Currency;
 use crate::domain::ValidationErrors;
 
+/// Money received, as the licensor records it (against an installment or a
+/// confirmed royalty statement).
 pub struct NewPayment {
     pub amount: String,
     pub paid_on: NaiveDate,
     pub reference: String,
+}
+
+impl NewPayment {
+    /// The amount in minor units of `currency`, if the payment is valid against
+    /// a balance of `remaining_minor` on `today`: a payable amount above zero and
+    /// not above the balance, a reference, a day not in the future. Every
+    /// problem is reported on its field.
+    pub fn checked_amount(
+        &self,
+        currency: Currency,
+        remaining_minor: i64,
+        today: NaiveDate,
+    ) -> Result<i64, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let amount = currency
+            .parse_amount(&self.amount)
+            .map_err(|m| errors.push("amount", m))
+            .ok()
+            .and_then(|a| {
+                currency
+                    .to_minor_units(a)
+                    .map_err(|e| errors.push("amount", e.to_string()))
+                    .ok()
+            });
+        let reference = self.reference.trim();
+        if reference.is_empty() || reference.chars().count() > 200 {
+            errors.push("reference", "is required, at most 200 characters");
+        }
+        if self.paid_on > today {
+            errors.push("paid_on", "must not be in the future");
+        }
+        if let Some(amount) = amount {
+            if amount == 0 {
+                errors.push("amount", "must be greater than 0");
+            } else if amount > remaining_minor {
+                errors.push(
+                    "amount",
+                    format!(
+                        "exceeds the balance of {} {}",
+                        currency.format_amount(currency.from_minor_units(remaining_minor)),
+                        currency.code()
+                    ),
+                );
+            }
+        }
+        match amount {
+            Some(a) if errors.is_empty() => Ok(a),
+            _ => Err(errors),
+        }
+    }
 }
 
 /// Records a payment against an installment of a deal the caller's organization
@@ -51,43 +103,9 @@ pub fn record_payment(
             ));
         }
         let currency: Currency = stored("installments.currency", &installment.currency)?;
-        let mut errors = ValidationErrors::new();
-        let amount = currency
-            .parse_amount(&payment.amount)
-            .map_err(|m| errors.push("amount", m))
-            .ok()
-            .and_then(|a| {
-                currency
-                    .to_minor_units(a)
-                    .map_err(|e| errors.push("amount", e.to_string()))
-                    .ok()
-            });
-        let reference = payment.reference.trim();
-        if reference.is_empty() || reference.chars().count() > 200 {
-            errors.push("reference", "is required, at most 200 characters");
-        }
-        if payment.paid_on > at.date() {
-            errors.push("paid_on", "must not be in the future");
-        }
         let remaining = installment.amount_minor - installment.paid_minor;
-        if let Some(amount) = amount {
-            if amount == 0 {
-                errors.push("amount", "must be greater than 0");
-            } else if amount > remaining {
-                errors.push(
-                    "amount",
-                    format!(
-                        "exceeds the balance of {} {}",
-                        currency.format_amount(currency.from_minor_units(remaining)),
-                        currency.code()
-                    ),
-                );
-            }
-        }
-        let amount = match amount {
-            Some(a) if errors.is_empty() => a,
-            _ => return Err(DealError::Validation(errors)),
-        };
+        let amount = payment.checked_amount(currency, remaining, at.date())?;
+        let reference = payment.reference.trim();
         deals::insert_payment(
             conn,
             &PaymentRow {

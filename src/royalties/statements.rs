@@ -13,7 +13,7 @@
 //! - a dispute leaves later statements as they are (issued): they cannot be confirmed
 //!   before the disputed one, and the corrected report recomputes them.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 
 use super::{accounted, RoyaltiesError};
 use crate::db::audit::AuditEvent;
@@ -307,12 +307,8 @@ pub fn confirm(
     })
 }
 
-/// Money received against a confirmed statement, as for an installment.
-pub struct NewPayment {
-    pub amount: String,
-    pub paid_on: NaiveDate,
-    pub reference: String,
-}
+/// Money received against a confirmed statement, checked as for an installment.
+pub use crate::deals::payments::NewPayment;
 
 /// The licensor records money it received against a confirmed statement (negotiator
 /// or above, like installment payments). Overpayment is refused.
@@ -343,43 +339,9 @@ pub fn record_payment(
             .into());
         }
         let currency: Currency = stored("royalty_statements.currency", &statement.currency)?;
-        let mut errors = ValidationErrors::new();
-        let amount = currency
-            .parse_amount(&payment.amount)
-            .map_err(|m| errors.push("amount", m))
-            .ok()
-            .and_then(|a| {
-                currency
-                    .to_minor_units(a)
-                    .map_err(|e| errors.push("amount", e.to_string()))
-                    .ok()
-            });
-        let reference = payment.reference.trim();
-        if reference.is_empty() || reference.chars().count() > 200 {
-            errors.push("reference", "is required, at most 200 characters");
-        }
-        if payment.paid_on > at.date() {
-            errors.push("paid_on", "must not be in the future");
-        }
         let remaining = statement.payable_minor - statement.paid_minor;
-        if let Some(amount) = amount {
-            if amount == 0 {
-                errors.push("amount", "must be greater than 0");
-            } else if amount > remaining {
-                errors.push(
-                    "amount",
-                    format!(
-                        "exceeds the balance of {} {}",
-                        currency.format_amount(currency.from_minor_units(remaining)),
-                        currency.code()
-                    ),
-                );
-            }
-        }
-        let amount = match amount {
-            Some(a) if errors.is_empty() => a,
-            _ => return Err(RoyaltiesError::Validation(errors)),
-        };
+        let amount = payment.checked_amount(currency, remaining, at.date())?;
+        let reference = payment.reference.trim();
         let next = transition(
             before,
             StatementAction::Pay {
