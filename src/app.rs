@@ -13,6 +13,8 @@ use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
+use crate::api::cache_metrics::CacheMetrics;
+use crate::api::read_cache::ReadCache;
 use crate::api::state::AppState;
 use crate::api::{self, extract::JsonLimit, problem};
 use crate::auth::tokens::TokenKeys;
@@ -67,6 +69,10 @@ impl Application {
         let market_rules = Arc::new(settings.load_market_rules()?);
         let target = DatabaseTarget::parse(&settings.database.effective_database_url())?;
         let db = Db::connect(&target, settings.database.db_pool_size)?;
+        // Before listening, so the first browse does not wait for it.
+        let mut conn = db.conn()?;
+        crate::db::marketplace::facet_keys::warm(&mut conn)?;
+        drop(conn);
         let prometheus = PrometheusMetricsBuilder::new("cadenza")
             .endpoint("/metrics")
             .mask_unmatched_patterns("unmatched")
@@ -112,6 +118,11 @@ impl Application {
         let postings = Arc::new(PostingsCache::new(
             settings.postings_cache_mib.saturating_mul(1024 * 1024),
         ));
+        let read_cache = Arc::new(ReadCache::new(
+            settings.read_cache_mib.saturating_mul(1024 * 1024),
+        ));
+        CacheMetrics::register(&prometheus.registry, postings.clone(), read_cache.clone())
+            .map_err(|e| StartupError::Metrics(e.to_string()))?;
         let state = web::Data::new(AppState {
             db,
             tokens: TokenKeys::new(
@@ -120,6 +131,7 @@ impl Application {
                 settings.access_token_ttl_secs,
             ),
             postings: postings.clone(),
+            read_cache: read_cache.clone(),
             settings: settings.clone(),
             market_rules: market_rules.clone(),
         });

@@ -129,6 +129,12 @@ pub struct ServeSettings {
     #[arg(long, env = "CADENZA_POSTINGS_CACHE_MIB", default_value_t = 256)]
     pub postings_cache_mib: u64,
 
+    /// MiB of rendered marketplace and deal-room answers kept per node (0 disables
+    /// the cache). Safe with several nodes on one database: entries carry the market's
+    /// or the deal's version, read on every request (docs/performance.md, "Read caches").
+    #[arg(long, env = "CADENZA_READ_CACHE_MIB", default_value_t = 64)]
+    pub read_cache_mib: u64,
+
     /// TOML file of market rules per territory (regulators' limits on exclusivity and
     /// prepayments; format in docs/operations.md, "Market rules"). Read once at start;
     /// an invalid file stops the start. Without it, no market rules apply.

@@ -16,8 +16,9 @@ use super::extract::parse_json;
 use super::idempotency::{self, Stored};
 use super::pagination::{Page, PageQuery};
 use super::problem::{ApiError, Problem};
+use super::read_cache::{self, View};
 use super::state::AppState;
-use super::track_lists::{slice_track_page, slice_track_set, TrackPaging};
+use super::track_lists::{slice_track_page, slice_track_set, TrackPageQuery, TrackPaging};
 use crate::db::accounts;
 use crate::db::catalogs::{self, Slice};
 use crate::db::deals::{self as deal_rows, RevisionRow};
@@ -372,16 +373,34 @@ pub async fn get_deal(
 ) -> Result<HttpResponse, ApiError> {
     let member = member(&caller);
     let id = path.into_inner();
-    let view = state
+    let cache = state.read_cache.clone();
+    let (version, body) = state
         .db
         .run(move |conn| {
-            let detail = deals::detail(conn, &member, &id)?;
-            view(conn, detail)
+            let deal = deal_rows::find_deal_for_org(conn, &member.organization_id, &id)?
+                .ok_or(DealError::NotFound("deal"))?;
+            // Everything the view shows changes only with the deal's version (every
+            // transition bumps it); allowed actions depend on the caller's role.
+            let version = deal.version;
+            let stamp = read_cache::Stamp {
+                version: i64::from(version),
+                valid_until: None,
+            };
+            let viewer = format!("{}|{}", member.organization_id, member.role.as_str());
+            let body = read_cache::answer(&cache, View::Deal, viewer, id, stamp, conn, |conn| {
+                let detail = deals::detail_of(conn, &member, deal)?;
+                Ok(view(conn, detail)?)
+            })?;
+            Ok::<_, ApiError>((version, body))
         })
         .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, etag(view.version)))
-        .json(view))
+    let mut response = read_cache::json_body(body);
+    response.headers_mut().insert(
+        header::ETAG,
+        header::HeaderValue::from_str(&etag(version))
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(response)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -451,7 +470,7 @@ fn deal_slice(conn: &mut DbConnection, org: &str, id: &str) -> Result<Slice, Api
 
 /// Every track of the slice in the deal's current terms, in track order, cursor-paginated
 /// exactly like `GET /slices/{id}/tracks`; for either party of the deal.
-#[utoipa::path(tag = "deals", security(("bearer" = [])), params(PageQuery), responses(
+#[utoipa::path(tag = "deals", security(("bearer" = [])), params(TrackPageQuery), responses(
     (status = 200, body = Page<TrackView>),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -460,7 +479,7 @@ pub async fn deal_tracks(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    page: web::Query<PageQuery>,
+    page: web::Query<TrackPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let paging = TrackPaging::parse(&page)?;
     let org = caller.organization_id().to_string();

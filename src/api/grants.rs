@@ -15,7 +15,7 @@ use super::idempotency::{self, Stored};
 use super::pagination::{Page, PageQuery};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
-use super::track_lists::{track_page, TrackPaging};
+use super::track_lists::{track_page, TrackPageQuery, TrackPaging};
 use crate::db::catalogs;
 use crate::db::deals::{self as deal_rows, GrantSummary, InstallmentRow};
 use crate::db::{stored, DbError};
@@ -142,7 +142,7 @@ pub async fn get_grant(
 }
 
 /// The granted tracks, in track order, cursor-paginated.
-#[utoipa::path(tag = "grants", security(("bearer" = [])), params(PageQuery), responses(
+#[utoipa::path(tag = "grants", security(("bearer" = [])), params(TrackPageQuery), responses(
     (status = 200, body = Page<TrackView>),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -151,7 +151,7 @@ pub async fn grant_tracks(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    page: web::Query<PageQuery>,
+    page: web::Query<TrackPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let paging = TrackPaging::parse(&page)?;
     let grant = party_grant(&state, &caller, path.into_inner()).await?;
@@ -421,8 +421,8 @@ pub struct AvailabilityQuery {
     pub end_date: NaiveDate,
     /// Whether the rights would be exclusive (default false).
     pub exclusive: Option<bool>,
-    /// Items per page, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
+    /// Tracks per page, 1 to 1,000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -479,11 +479,10 @@ pub async fn availability(
         period,
         exclusive: query.exclusive.unwrap_or(false),
     };
-    let page = PageQuery {
+    let paging = TrackPaging::parse(&TrackPageQuery {
         limit: query.limit,
         cursor: query.cursor,
-    };
-    let paging = TrackPaging::parse(&page)?;
+    })?;
     let org = caller.organization_id().to_string();
     let id = path.into_inner();
     let view = state

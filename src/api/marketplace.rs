@@ -11,6 +11,7 @@ use super::caller::Caller;
 use super::listings::{offer_views, OfferView};
 use super::pagination::{decode_cursor, encode_cursor, Page};
 use super::problem::{ApiError, Problem};
+use super::read_cache::{self, View};
 use super::state::AppState;
 use crate::db::marketplace;
 use crate::domain::isrc::Isrc;
@@ -157,18 +158,22 @@ pub async fn offers_of_track(
     let isrc = Isrc::parse(&path.into_inner())
         .map_err(|e| ValidationErrors::single("isrc", e.to_string()))?;
     let viewer = caller.organization_id().to_string();
-    let items = state
-        .db
-        .run(move |conn| {
+    let request = isrc.to_string();
+    read_cache::market_answer(
+        &state,
+        View::OffersOfTrack,
+        viewer.clone(),
+        request,
+        move |conn| {
             let holding = crate::marketplace::offers::holding_track(conn, &viewer, &isrc)?;
-            Ok::<_, ApiError>(offer_views(conn, &viewer, holding)?)
-        })
-        .await?;
-    // Bounded by the number of offers of one recording: one page.
-    Ok(HttpResponse::Ok().json(Page {
-        items,
-        next_cursor: None,
-    }))
+            // Bounded by the number of offers of one recording: one page.
+            Ok(Page {
+                items: offer_views(conn, &viewer, holding)?,
+                next_cursor: None,
+            })
+        },
+    )
+    .await
 }
 
 // ---- directory ----------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod cache_metrics;
 pub mod caller;
 pub mod catalogs;
 pub mod csv_export;
@@ -23,6 +24,7 @@ pub mod offers;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
+pub mod read_cache;
 pub mod requests;
 pub mod rights;
 pub mod royalties;

@@ -16,8 +16,9 @@ use super::listings::{offer_views, request_views, OfferView, RequestView};
 use super::marketplace::{bad_cursor, cursor_of, page_of_matches, parse_expiry, AudienceInput};
 use super::pagination::{decode_cursor, Page, PageQuery};
 use super::problem::{ApiError, Problem};
+use super::read_cache::{self, View};
 use super::state::AppState;
-use super::track_lists::{slice_track_page, slice_track_set, TrackPaging};
+use super::track_lists::{slice_track_page, slice_track_set, TrackPageQuery, TrackPaging};
 use crate::db::catalogs::{self, Slice};
 use crate::db::marketplace::{self, FacetCount, Offer, OfferCursor, OfferFilter, OfferSort};
 use crate::db::DbConnection;
@@ -387,6 +388,7 @@ fn facet_values(counts: Vec<FacetCount>) -> Vec<FacetValue> {
 ))]
 #[get("/offers")]
 pub async fn browse_offers(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<BrowseQuery>,
@@ -431,46 +433,44 @@ pub async fn browse_offers(
         .map(|c| parse_offer_cursor(c, sort))
         .transpose()?;
     let with_facets = query.facets.unwrap_or(true);
-    let page = state
-        .db
-        .run(move |conn| {
-            let mut rows = marketplace::browse_offers(
-                conn,
-                &viewer,
-                &filter,
-                sort,
-                cursor.as_ref(),
-                i64::from(limit) + 1,
-            )?;
-            let more = rows.len() > limit as usize;
-            rows.truncate(limit as usize);
-            let next_cursor = if more {
-                rows.last().map(|o| cursor_of(&offer_cursor_key(o, sort)))
-            } else {
-                None
-            };
-            let (total, facets) = if with_facets {
-                let f = marketplace::offer_facets_cached(conn, &viewer, &filter, FACET_TOP)?;
-                (
-                    Some(f.total),
-                    Some(Facets {
-                        genre: facet_values(f.genre),
-                        label: facet_values(f.label),
-                        territory: facet_values(f.territory),
-                    }),
-                )
-            } else {
-                (None, None)
-            };
-            Ok::<_, ApiError>(OfferPage {
-                items: offer_views(conn, &viewer, rows)?,
-                next_cursor,
-                total,
-                facets,
-            })
+    let request = req.query_string().to_string();
+    read_cache::market_answer(&state, View::Browse, viewer.clone(), request, move |conn| {
+        let mut rows = marketplace::browse_offers(
+            conn,
+            &viewer,
+            &filter,
+            sort,
+            cursor.as_ref(),
+            i64::from(limit) + 1,
+        )?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = if more {
+            rows.last().map(|o| cursor_of(&offer_cursor_key(o, sort)))
+        } else {
+            None
+        };
+        let (total, facets) = if with_facets {
+            let f = marketplace::offer_facets_cached(conn, &viewer, &filter, FACET_TOP)?;
+            (
+                Some(f.total),
+                Some(Facets {
+                    genre: facet_values(f.genre),
+                    label: facet_values(f.label),
+                    territory: facet_values(f.territory),
+                }),
+            )
+        } else {
+            (None, None)
+        };
+        Ok::<_, ApiError>(OfferPage {
+            items: offer_views(conn, &viewer, rows)?,
+            next_cursor,
+            total,
+            facets,
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
+    })
+    .await
 }
 
 /// One offer: the licensor sees it in any state; others only while it is open
@@ -487,16 +487,19 @@ pub async fn get_offer(
 ) -> Result<HttpResponse, ApiError> {
     let viewer = caller.organization_id().to_string();
     let id = path.into_inner();
-    let view = state
-        .db
-        .run(move |conn| {
+    read_cache::market_answer(
+        &state,
+        View::Offer,
+        viewer.clone(),
+        id.clone(),
+        move |conn| {
             let offer = marketplace::find_viewable_offer(conn, &viewer, &id)?
                 .ok_or(ApiError::NotFound("offer"))?;
             let mut views = offer_views(conn, &viewer, vec![offer])?;
             views.pop().ok_or(ApiError::NotFound("offer"))
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+        },
+    )
+    .await
 }
 
 // ---- the offered tracks -------------------------------------------------------------
@@ -516,28 +519,34 @@ pub fn offered_slice(conn: &mut DbConnection, viewer: &str, id: &str) -> Result<
 /// `GET /slices/{id}/tracks`, for any organization that can see the offer (404 otherwise,
 /// as for `GET /offers/{id}`). A slice never changes once cut, so this is the list a
 /// deal opened from the offer signs for.
-#[utoipa::path(tag = "marketplace", security(("bearer" = [])), params(PageQuery), responses(
+#[utoipa::path(tag = "marketplace", security(("bearer" = [])), params(TrackPageQuery), responses(
     (status = 200, body = Page<TrackView>),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/offers/{id}/tracks")]
 pub async fn offer_tracks(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    page: web::Query<PageQuery>,
+    page: web::Query<TrackPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let paging = TrackPaging::parse(&page)?;
     let viewer = caller.organization_id().to_string();
     let id = path.into_inner();
-    let page = state
-        .db
-        .run(move |conn| {
+    // The slice never changes; the market version covers whether the caller may see it.
+    let request = format!("{id}?{}", req.query_string());
+    read_cache::market_answer(
+        &state,
+        View::OfferTracks,
+        viewer.clone(),
+        request,
+        move |conn| {
             let slice = offered_slice(conn, &viewer, &id)?;
             slice_track_page(conn, &slice, paging)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
+        },
+    )
+    .await
 }
 
 /// Every track of the offered slice as CSV

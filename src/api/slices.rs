@@ -12,7 +12,7 @@ use super::extract::ApiJson;
 use super::pagination::{Page, PageQuery};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
-use super::track_lists::{slice_track_page, TrackPaging};
+use super::track_lists::{slice_track_page, TrackPageQuery, TrackPaging};
 use crate::db::catalogs::{self, Slice};
 use crate::db::{stored_json, DbError};
 use crate::domain::account::parse_display_name;
@@ -206,7 +206,7 @@ pub async fn get_slice(
 }
 
 /// A slice's tracks in track order, cursor-paginated.
-#[utoipa::path(tag = "slices", security(("bearer" = [])), params(PageQuery), responses(
+#[utoipa::path(tag = "slices", security(("bearer" = [])), params(TrackPageQuery), responses(
     (status = 200, body = Page<TrackView>),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -215,7 +215,7 @@ pub async fn slice_tracks(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    page: web::Query<PageQuery>,
+    page: web::Query<TrackPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let paging = TrackPaging::parse(&page)?;
     let slice = owned_slice(&state, &caller, path.into_inner()).await?;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::read_cache::ReadCache;
 use crate::auth::tokens::TokenKeys;
 use crate::config::ServeSettings;
 use crate::db::postings_cache::PostingsCache;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub settings: Arc<ServeSettings>,
     /// Decoded postings shared by every worker of this process.
     pub postings: Arc<PostingsCache>,
+    /// Rendered marketplace and deal-room answers (`api::read_cache`).
+    pub read_cache: Arc<ReadCache>,
     /// The operator's market rules (`CADENZA_MARKET_RULES`), read once at start.
     pub market_rules: Arc<MarketRules>,
 }

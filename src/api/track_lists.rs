@@ -6,7 +6,10 @@
 //! the same lists is `csv_export::tracks_csv`.
 
 use super::catalogs::{track_cursor, TrackView};
-use super::pagination::{encode_cursor, Page, PageQuery};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::pagination::{encode_cursor, Page, DEFAULT_LIMIT};
 use super::problem::ApiError;
 use crate::db::catalogs::{self, Slice};
 use crate::db::DbConnection;
@@ -20,12 +23,37 @@ pub struct TrackPaging {
     pub limit: usize,
 }
 
+/// Most tracks one page of a track list holds: more than other lists' 500, since
+/// licensees read whole slices of millions of tracks page by page.
+pub const MAX_TRACKS_PER_PAGE: u32 = 1_000;
+
+/// The query of a track list: `limit` and `cursor`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrackPageQuery {
+    /// Tracks per page, 1 to 1,000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
 impl TrackPaging {
-    /// `limit` 1–500 (default 50; 400 on `limit` otherwise) and a cursor this API
+    /// `limit` 1–1,000 (default 50; 400 on `limit` otherwise) and a cursor this API
     /// wrote (400 on `cursor` otherwise).
-    pub fn parse(page: &PageQuery) -> Result<Self, ApiError> {
+    pub fn parse(page: &TrackPageQuery) -> Result<Self, ApiError> {
+        let limit = match page.limit {
+            None => DEFAULT_LIMIT,
+            Some(n) if (1..=MAX_TRACKS_PER_PAGE).contains(&n) => n,
+            Some(_) => {
+                return Err(ApiError::BadRequest {
+                    detail: format!("must be between 1 and {MAX_TRACKS_PER_PAGE}"),
+                    field: Some("limit".into()),
+                })
+            }
+        };
         Ok(Self {
-            limit: page.limit()? as usize,
+            limit: limit as usize,
             after: track_cursor(page.cursor.as_deref())?,
         })
     }

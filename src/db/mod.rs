@@ -12,6 +12,7 @@ pub mod deals;
 pub mod grant_recordings_cache;
 pub mod holdings;
 pub mod idempotency;
+pub mod market_version;
 pub mod marketplace;
 pub mod notifications;
 pub mod outbox;

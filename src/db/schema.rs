@@ -607,3 +607,10 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 diesel::allow_tables_to_appear_in_same_query!(webhook_endpoints, webhook_deliveries);
+
+diesel::table! {
+    market_version (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}

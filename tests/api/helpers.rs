@@ -144,6 +144,7 @@ pub fn test_settings(backend: Backend) -> (ServeSettings, tempfile::TempDir, Opt
         // Tests sweep explicitly, at the moment they choose.
         sweep_interval_secs: 0,
         postings_cache_mib: 64,
+        read_cache_mib: 64,
         market_rules_file: None,
         mail: test_mail_settings(),
         // Tests that check webhook delivery turn the worker on (tests/api/webhooks.rs).

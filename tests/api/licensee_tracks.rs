@@ -197,7 +197,7 @@ async fn a_licensee_pages_through_every_track_of_a_public_offer(backend: Backend
     let first = first.assert_status(200);
     assert_eq!(first["items"].as_array().unwrap().len(), 50, "default 50");
     assert_eq!(first["items"][0], owned[0]);
-    for bad in ["limit=0", "limit=501", "cursor=!!!", "cursor=eA"] {
+    for bad in ["limit=0", "limit=1001", "cursor=!!!", "cursor=eA"] {
         let reply = app
             .get(&format!("{path}?{bad}"), Some(&m.licensee.access_token))
             .await;

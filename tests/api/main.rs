@@ -15,6 +15,7 @@ mod mail;
 mod market_rules;
 mod marketplace;
 mod openapi;
+mod read_cache;
 mod reliability;
 mod rights;
 mod royalties;

@@ -100,3 +100,18 @@ pub fn count(conn: &mut DbConnection, offer_ids: &[String]) -> Result<Counts, Db
         names: index.names.clone(),
     })
 }
+
+/// Loads the keys of every published offer, so that no request waits for them:
+/// `cadenza serve` calls it before it listens (2.3 s on the 1,000-offer, 15M-track
+/// market of docs/performance.md). Offers published later are loaded by the first
+/// browse that sees them, a few thousand rows each.
+pub fn warm(conn: &mut DbConnection) -> Result<usize, DbError> {
+    use crate::db::schema::offers;
+    use crate::domain::listing::OfferState;
+    let ids: Vec<String> = offers::table
+        .filter(offers::status.eq(OfferState::Published.as_str()))
+        .select(offers::id)
+        .load(conn)?;
+    count(conn, &ids)?;
+    Ok(ids.len())
+}

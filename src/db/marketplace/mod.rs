@@ -177,7 +177,7 @@ pub fn expire_due(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Expired
     ))
     .execute(conn)?;
     if offers > 0 {
-        facet_cache::invalidate();
+        crate::db::market_version::bump(conn)?;
     }
     let requests = diesel::update(
         requests::table

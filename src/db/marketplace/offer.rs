@@ -16,7 +16,7 @@ pub fn insert_offer(
     targets: &[String],
     facets: &[OfferFacet],
 ) -> Result<(), DbError> {
-    facet_cache::invalidate();
+    crate::db::market_version::bump(conn)?;
     diesel::insert_into(offers::table)
         .values(offer)
         .execute(conn)?;
@@ -96,11 +96,13 @@ pub fn transition_offer(
     to: OfferState,
     at: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    facet_cache::invalidate();
     let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
     let changed = diesel::update(offers::table.find(id).filter(offers::status.eq_any(from)))
         .set((offers::status.eq(to.as_str()), offers::updated_at.eq(at)))
         .execute(conn)?;
+    if changed == 1 {
+        crate::db::market_version::bump(conn)?;
+    }
     if changed == 1 && to == OfferState::Published {
         diesel::update(offers::table.find(id))
             .set(offers::published_at.eq(at))
@@ -318,20 +320,20 @@ pub fn offer_facets(
 /// [`offer_facets`] through a short-lived per-process cache: aggregating the label
 /// rows of a thousand offers costs far more than a page of offers, and browsing
 /// teams repeat the same filters. An entry serves the same viewer and filter for at
-/// most [`facet_cache::TTL`], and any offer write in this process drops every entry,
-/// so only writes made on other nodes can show up to that late.
+/// most [`facet_cache::TTL`], and only while the market is at the version it was
+/// computed at, so an offer write on any node is seen at once.
 pub fn offer_facets_cached(
     conn: &mut DbConnection,
     viewer_org: &str,
     filter: &OfferFilter,
     top: i64,
 ) -> Result<OfferFacets, DbError> {
-    if let Some(hit) = facet_cache::get(viewer_org, filter, top) {
+    let version = crate::db::market_version::read(conn)?;
+    if let Some(hit) = facet_cache::get(viewer_org, filter, top, version) {
         return Ok(hit);
     }
-    let generation = facet_cache::generation();
     let facets = offer_facets(conn, viewer_org, filter, top)?;
-    facet_cache::put(viewer_org, filter, top, generation, facets.clone());
+    facet_cache::put(viewer_org, filter, top, version, facets.clone());
     Ok(facets)
 }
 
