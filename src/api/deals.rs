@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::caller::Caller;
+use super::caller::{Caller, Claimed};
 use super::catalogs::TrackView;
 use super::csv_export::{tracks_csv, TRACK_COLUMNS};
 use super::extract::parse_json;
@@ -368,15 +368,15 @@ pub async fn list_deals(
 #[get("/deals/{id}")]
 pub async fn get_deal(
     state: web::Data<AppState>,
-    caller: Caller,
+    claimed: Claimed,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let member = member(&caller);
     let id = path.into_inner();
     let cache = state.read_cache.clone();
     let (version, body) = state
         .db
         .run(move |conn| {
+            let member = member(&claimed.resolve(conn)?);
             let deal = deal_rows::find_deal_for_org(conn, &member.organization_id, &id)?
                 .ok_or(DealError::NotFound("deal"))?;
             // Everything the view shows changes only with the deal's version (every

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::caller::Caller;
+use super::caller::{Caller, Claimed};
 use super::listings::{offer_views, OfferView};
 use super::pagination::{decode_cursor, encode_cursor, Page};
 use super::problem::{ApiError, Problem};
@@ -152,23 +152,22 @@ pub fn parse_expiry(
 #[get("/marketplace/tracks/{isrc}")]
 pub async fn offers_of_track(
     state: web::Data<AppState>,
-    caller: Caller,
+    claimed: Claimed,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let isrc = Isrc::parse(&path.into_inner())
         .map_err(|e| ValidationErrors::single("isrc", e.to_string()))?;
-    let viewer = caller.organization_id().to_string();
     let request = isrc.to_string();
     read_cache::market_answer(
         &state,
         View::OffersOfTrack,
-        viewer.clone(),
+        claimed,
         request,
-        move |conn| {
-            let holding = crate::marketplace::offers::holding_track(conn, &viewer, &isrc)?;
+        move |conn, viewer| {
+            let holding = crate::marketplace::offers::holding_track(conn, viewer, &isrc)?;
             // Bounded by the number of offers of one recording: one page.
             Ok(Page {
-                items: offer_views(conn, &viewer, holding)?,
+                items: offer_views(conn, viewer, holding)?,
                 next_cursor: None,
             })
         },

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::caller::Caller;
+use super::caller::{Caller, Claimed};
 use super::catalogs::TrackView;
 use super::csv_export::{tracks_csv, TRACK_COLUMNS};
 use super::extract::ApiJson;
@@ -390,7 +390,7 @@ fn facet_values(counts: Vec<FacetCount>) -> Vec<FacetValue> {
 pub async fn browse_offers(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    claimed: Claimed,
     query: web::Query<BrowseQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
@@ -399,13 +399,13 @@ pub async fn browse_offers(
         cursor: None,
     }
     .limit()?;
-    let viewer = caller.organization_id().to_string();
     if query.mine == Some(true) {
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
         let status = query.status.clone();
         let (rows, views) = state
             .db
             .run(move |conn| {
+                let viewer = claimed.resolve(conn)?.organization_id().to_string();
                 let mut rows = marketplace::list_own_offers(
                     conn,
                     &viewer,
@@ -434,42 +434,48 @@ pub async fn browse_offers(
         .transpose()?;
     let with_facets = query.facets.unwrap_or(true);
     let request = req.query_string().to_string();
-    read_cache::market_answer(&state, View::Browse, viewer.clone(), request, move |conn| {
-        let mut rows = marketplace::browse_offers(
-            conn,
-            &viewer,
-            &filter,
-            sort,
-            cursor.as_ref(),
-            i64::from(limit) + 1,
-        )?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next_cursor = if more {
-            rows.last().map(|o| cursor_of(&offer_cursor_key(o, sort)))
-        } else {
-            None
-        };
-        let (total, facets) = if with_facets {
-            let f = marketplace::offer_facets_cached(conn, &viewer, &filter, FACET_TOP)?;
-            (
-                Some(f.total),
-                Some(Facets {
-                    genre: facet_values(f.genre),
-                    label: facet_values(f.label),
-                    territory: facet_values(f.territory),
-                }),
-            )
-        } else {
-            (None, None)
-        };
-        Ok::<_, ApiError>(OfferPage {
-            items: offer_views(conn, &viewer, rows)?,
-            next_cursor,
-            total,
-            facets,
-        })
-    })
+    read_cache::market_answer(
+        &state,
+        View::Browse,
+        claimed,
+        request,
+        move |conn, viewer| {
+            let mut rows = marketplace::browse_offers(
+                conn,
+                viewer,
+                &filter,
+                sort,
+                cursor.as_ref(),
+                i64::from(limit) + 1,
+            )?;
+            let more = rows.len() > limit as usize;
+            rows.truncate(limit as usize);
+            let next_cursor = if more {
+                rows.last().map(|o| cursor_of(&offer_cursor_key(o, sort)))
+            } else {
+                None
+            };
+            let (total, facets) = if with_facets {
+                let f = marketplace::offer_facets_cached(conn, viewer, &filter, FACET_TOP)?;
+                (
+                    Some(f.total),
+                    Some(Facets {
+                        genre: facet_values(f.genre),
+                        label: facet_values(f.label),
+                        territory: facet_values(f.territory),
+                    }),
+                )
+            } else {
+                (None, None)
+            };
+            Ok::<_, ApiError>(OfferPage {
+                items: offer_views(conn, viewer, rows)?,
+                next_cursor,
+                total,
+                facets,
+            })
+        },
+    )
     .await
 }
 
@@ -482,20 +488,19 @@ pub async fn browse_offers(
 #[get("/offers/{id}")]
 pub async fn get_offer(
     state: web::Data<AppState>,
-    caller: Caller,
+    claimed: Claimed,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let viewer = caller.organization_id().to_string();
     let id = path.into_inner();
     read_cache::market_answer(
         &state,
         View::Offer,
-        viewer.clone(),
+        claimed,
         id.clone(),
-        move |conn| {
-            let offer = marketplace::find_viewable_offer(conn, &viewer, &id)?
+        move |conn, viewer| {
+            let offer = marketplace::find_viewable_offer(conn, viewer, &id)?
                 .ok_or(ApiError::NotFound("offer"))?;
-            let mut views = offer_views(conn, &viewer, vec![offer])?;
+            let mut views = offer_views(conn, viewer, vec![offer])?;
             views.pop().ok_or(ApiError::NotFound("offer"))
         },
     )
@@ -527,22 +532,21 @@ pub fn offered_slice(conn: &mut DbConnection, viewer: &str, id: &str) -> Result<
 pub async fn offer_tracks(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    claimed: Claimed,
     path: web::Path<String>,
     page: web::Query<TrackPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let paging = TrackPaging::parse(&page)?;
-    let viewer = caller.organization_id().to_string();
     let id = path.into_inner();
     // The slice never changes; the market version covers whether the caller may see it.
     let request = format!("{id}?{}", req.query_string());
     read_cache::market_answer(
         &state,
         View::OfferTracks,
-        viewer.clone(),
+        claimed,
         request,
-        move |conn| {
-            let slice = offered_slice(conn, &viewer, &id)?;
+        move |conn, viewer| {
+            let slice = offered_slice(conn, viewer, &id)?;
             slice_track_page(conn, &slice, paging)
         },
     )

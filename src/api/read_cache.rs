@@ -28,6 +28,7 @@ use quick_cache::Weighter;
 
 use serde::Serialize;
 
+use super::caller::Claimed;
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::db::{market_version, DbConnection, DbError};
@@ -265,23 +266,29 @@ where
 
 /// A marketplace read for the caller's organization, served from this node's cache
 /// while the market is at the version it was computed at (see the module's text).
+/// The caller is resolved in the same unit of database work. `compute` gets the
+/// caller's organization id.
 pub async fn market_answer<T, F>(
     state: &AppState,
     view: View,
-    viewer: String,
+    claimed: Claimed,
     request: String,
     compute: F,
 ) -> Result<HttpResponse, ApiError>
 where
     T: Serialize,
-    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&mut DbConnection, &str) -> Result<T, ApiError> + Send + 'static,
 {
     let cache = state.read_cache.clone();
     let body = state
         .db
         .run(move |conn| {
+            let viewer = claimed.resolve(conn)?.organization_id().to_string();
             let stamp = cache.market_stamp(conn)?;
-            answer(&cache, view, viewer, request, stamp, conn, compute)
+            let org = viewer.clone();
+            answer(&cache, view, viewer, request, stamp, conn, move |conn| {
+                compute(conn, &org)
+            })
         })
         .await?;
     Ok(json_body(body))
