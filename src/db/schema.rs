@@ -607,3 +607,14 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 diesel::allow_tables_to_appear_in_same_query!(webhook_endpoints, webhook_deliveries);
+
+diesel::table! {
+    ern_releases (catalog_id, release_key) {
+        catalog_id -> Text,
+        release_key -> Text,
+        isrcs -> Text,
+        message_id -> Text,
+        delivered_at -> Timestamp,
+        taken_down_on -> Nullable<Date>,
+    }
+}
