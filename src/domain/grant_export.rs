@@ -290,8 +290,14 @@ mod tests {
             terms_hash: "t".into(),
             tracks_hash: "h".into(),
             status: "active".into(),
-            licensor: ExportParty { organization_id: "o1".into(), name: "Tencent & Co <Music>".into() },
-            licensee: ExportParty { organization_id: "o2".into(), name: "NetEase".into() },
+            licensor: ExportParty {
+                organization_id: "o1".into(),
+                name: "Tencent & Co <Music>".into(),
+            },
+            licensee: ExportParty {
+                organization_id: "o2".into(),
+                name: "NetEase".into(),
+            },
             territories: vec!["CN".into(), "HK".into()],
             usages: vec![Usage::InteractiveStreaming, Usage::Lyrics],
             start: NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
@@ -329,7 +335,9 @@ mod tests {
         assert!(xml.contains("<UseType>OnDemandStream</UseType>"));
         assert!(xml.contains(r#"UserDefinedValue="lyrics">UserDefined</UseType>"#));
         assert!(xml.contains("<EndDate>2029-12-31</EndDate>"));
-        assert!(xml.contains(r#"<Price PriceType="per_stream_rate" CurrencyCode="CNY">0.0045</Price>"#));
+        assert!(
+            xml.contains(r#"<Price PriceType="per_stream_rate" CurrencyCode="CNY">0.0045</Price>"#)
+        );
     }
 
     #[test]
@@ -339,12 +347,23 @@ mod tests {
         let permissions = plain["permission"].as_array().unwrap();
         assert_eq!(permissions.len(), 2);
         assert_eq!(permissions[0]["constraint"][0]["leftOperand"], "spatial");
-        assert_eq!(permissions[0]["constraint"][2]["rightOperand"]["@value"], "2029-12-31");
+        assert_eq!(
+            permissions[0]["constraint"][2]["rightOperand"]["@value"],
+            "2029-12-31"
+        );
         assert_eq!(plain["obligation"].as_array().unwrap().len(), 2);
-        assert_eq!(plain["obligation"][0]["action"][0]["rdf:value"]["@id"], "odrl:compensate");
+        assert_eq!(
+            plain["obligation"][0]["action"][0]["rdf:value"]["@id"],
+            "odrl:compensate"
+        );
         assert!(!plain.to_string().contains("nextPolicy"));
         let onward = odrl_agreement(&grant(true));
-        let last = onward["permission"].as_array().unwrap().last().unwrap().clone();
+        let last = onward["permission"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
         assert_eq!(last["action"], "grantUse");
         assert_eq!(last["duty"][0]["action"], "nextPolicy");
     }
