@@ -72,13 +72,15 @@ pub struct ImportArgs {
     /// The catalog's id.
     #[arg(long)]
     pub catalog: String,
-    /// `csv` or `ndjson` (default: from the file extension).
-    #[arg(long, value_parser = ["csv", "ndjson"])]
+    /// `csv`, `ndjson`, `ern` (one DDEX ERN message) or `ern-archive` (a tar or
+    /// .tar.gz of messages); default: from the file extension (`.xml`, `.tar`,
+    /// `.tar.gz`/`.tgz`), and a folder is read as ERN messages (every `.xml` in it).
+    #[arg(long, value_parser = ["csv", "ndjson", "ern", "ern-archive"])]
     pub format: Option<String>,
     /// Write the full JSON report (every rejected row) to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// The file to import.
+    /// The file to import (or a folder of ERN messages).
     pub file: PathBuf,
     #[command(flatten)]
     pub database: DatabaseSettings,
@@ -304,9 +306,12 @@ fn format_of(name: Option<&str>, path: &std::path::Path) -> Result<ImportFormat,
     match name {
         Some("csv") => Ok(ImportFormat::Csv),
         Some("ndjson") => Ok(ImportFormat::Ndjson),
+        Some("ern") => Ok(ImportFormat::Ern),
+        Some("ern-archive") => Ok(ImportFormat::ErnArchive),
+        _ if path.is_dir() => Ok(ImportFormat::ErnArchive),
         _ => ImportFormat::from_path(path).ok_or_else(|| {
             format!(
-                "cannot tell the format of {}: pass --format csv or --format ndjson",
+                "cannot tell the format of {}: pass --format csv, ndjson, ern or ern-archive",
                 path.display()
             )
         }),
@@ -321,15 +326,23 @@ fn import_file(args: &ImportArgs) -> Result<(), String> {
     let catalog = crate::db::catalogs::find_catalog(&mut conn, &args.catalog)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no catalog {}", args.catalog))?;
-    let file =
-        std::fs::File::open(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let (input, len): (Box<dyn std::io::Read + Send>, u64) = if args.file.is_dir() {
+        // A folder of messages goes through the batch reader as a tar built on the fly.
+        let (reader, len) = crate::import::ern_folder::tar_of_folder(&args.file)
+            .map_err(|e| format!("{}: {e}", args.file.display()))?;
+        (Box::new(reader), len)
+    } else {
+        let file =
+            std::fs::File::open(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(file), len)
+    };
     let mut progress = crate::bench::file_progress(len);
     let report = crate::import::import_tracks(
         &mut conn,
         &catalog,
         None,
-        std::io::BufReader::with_capacity(1 << 20, file),
+        std::io::BufReader::with_capacity(1 << 20, input),
         format,
         chrono::Utc::now().date_naive(),
         &mut progress,
@@ -339,8 +352,22 @@ fn import_file(args: &ImportArgs) -> Result<(), String> {
         "\nimported {} tracks, skipped {} already in the catalog, rejected {} rows; the catalog now holds {} tracks",
         report.imported, report.skipped_existing, report.rejected_rows, report.catalog_track_count
     );
+    if let Some(holdings) = &report.holdings {
+        println!(
+            "holdings from ERN deals: {} set, {} ended, {} release(s) taken down, {} grant(s) marked",
+            holdings.holdings_set,
+            holdings.holdings_ended,
+            holdings.releases_taken_down,
+            holdings.grants_marked
+        );
+    }
     for row in report.rejected.iter().take(20) {
-        println!("  line {}: {}: {}", row.line, row.field, row.message);
+        let place = match (&row.document, &row.element) {
+            (Some(document), Some(element)) => format!("{document} line {} {element}", row.line),
+            (None, Some(element)) => format!("line {} {element}", row.line),
+            _ => format!("line {}", row.line),
+        };
+        println!("  {place}: {}: {}", row.field, row.message);
     }
     if report.rejected.len() > 20 {
         println!(

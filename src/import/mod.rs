@@ -11,6 +11,7 @@
 
 mod copy;
 pub mod ern;
+pub mod ern_folder;
 mod ern_source;
 pub mod generate;
 mod rows;
