@@ -142,6 +142,15 @@ pub enum BenchCommand {
     },
     /// What refusing unstorable input costs a JSON body (typed parse vs. checked parse).
     Input,
+    /// Import a batch of generated DDEX ERN messages (about 15 recordings each)
+    /// through the HTTP API, and the CSV of the same recordings; prints both times.
+    DdexImport {
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        /// Where to run (default: a fresh SQLite file in a temporary directory).
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+    },
     /// Read a generated usage report of N per-ISRC rows and compute its statement.
     Royalties {
         #[arg(long, default_value_t = 1_500_000)]
@@ -213,6 +222,13 @@ pub fn main() -> ExitCode {
                 crate::bench::run_royalties_bench(url, rows, dir, out)
             })
         }
+        Command::Bench(BenchCommand::DdexImport {
+            messages,
+            database_url,
+        }) => bench_in_temp_dir(database_url, |url, dir, out| {
+            let settings = bench_server_settings(url, dir)?;
+            crate::bench::run_ddex_bench(settings, messages, dir, out)
+        }),
         Command::Bench(BenchCommand::Input) => {
             crate::bench::run_input_bench(&mut std::io::stdout()).map_err(|e| e.to_string())
         }
@@ -400,6 +416,24 @@ fn bench_catalog(tracks: u64, database_url: Option<String>) -> Result<(), String
     bench_in_temp_dir(database_url, |url, dir, out| {
         crate::bench::run_catalog_bench(url, tracks, dir, out)
     })
+}
+
+/// Server settings for a benchmark that goes through the HTTP API: the defaults of
+/// `cadenza serve` (environment variables apply), on the bench's database and
+/// scratch directory.
+fn bench_server_settings(
+    url: &str,
+    dir: &std::path::Path,
+) -> Result<ServeSettings, crate::bench::BenchError> {
+    #[derive(Parser)]
+    struct Server {
+        #[command(flatten)]
+        settings: ServeSettings,
+    }
+    let dir = dir.display().to_string();
+    Server::try_parse_from(["bench", "--database-url", url, "--data-dir", &dir])
+        .map(|s| s.settings)
+        .map_err(|e| crate::bench::BenchError::Setup(e.to_string()))
 }
 
 /// Runs a benchmark with a scratch directory (and a scratch SQLite file unless a

@@ -805,9 +805,17 @@ pub fn read_message(bytes: &[u8]) -> Result<ErnMessage, MessageError> {
                 message,
             }
         })?;
+    // Newline offsets once, so a line number is a binary search, not a scan.
+    let newlines: Vec<u64> = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .map(|(i, _)| i as u64)
+        .collect();
+    let line_of = |offset: u64| newlines.partition_point(|&n| n < offset) as u64 + 1;
     let at = |element: &Element| -> (u64, String) {
         (
-            line_at(bytes, element.offset),
+            line_of(element.offset),
             root.path_to(element, "").unwrap_or_default(),
         )
     };
@@ -939,11 +947,22 @@ pub fn read_message(bytes: &[u8]) -> Result<ErnMessage, MessageError> {
 
     let mut recordings = Vec::new();
     let resource_list = root.child("ResourceList");
-    for recording in resource_list
-        .map(|l| l.children("SoundRecording").collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
-        let (line, element) = at(recording);
+    let sound_recordings: Vec<&Element> = resource_list
+        .map(|l| l.children("SoundRecording").collect())
+        .unwrap_or_default();
+    let many = sound_recordings.len() > 1;
+    for (position, recording) in sound_recordings.iter().copied().enumerate() {
+        // The path directly (searching the tree for each recording would be quadratic).
+        let line = line_of(recording.offset);
+        let element = if many {
+            format!(
+                "/{}/ResourceList/SoundRecording[{}]",
+                root.name,
+                position + 1
+            )
+        } else {
+            format!("/{}/ResourceList/SoundRecording", root.name)
+        };
         let reference = recording
             .child_text("ResourceReference")
             .unwrap_or("")
