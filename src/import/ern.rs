@@ -969,13 +969,13 @@ pub fn read_message(bytes: &[u8]) -> Result<ErnMessage, MessageError> {
             .to_string();
         let containing: Vec<&ReleaseInfo> = releases
             .iter()
-            .filter(|r| r.resources.iter().any(|x| *x == reference))
+            .filter(|r| r.resources.contains(&reference))
             .collect();
         // Metadata from the main release first, then any release holding the track.
         let from_releases = |pick: &dyn Fn(&ReleaseInfo) -> Option<String>| {
             main.into_iter()
                 .chain(containing.iter().copied())
-                .find_map(|r| pick(r))
+                .find_map(pick)
         };
         let mut union = DealUnion::default();
         for release in &containing {
@@ -1149,7 +1149,17 @@ mod tests {
     /// What each sample of `../shared/ddex` reads as: (file, version, recordings,
     /// recordings with every field, recordings valid as tracks, recordings with a
     /// holding, first ISRC, deal problems).
-    const GOOD: [(&str, &str, usize, usize, usize, usize, &str, usize); 19] = [
+    type Expected = (
+        &'static str,
+        &'static str,
+        usize,
+        usize,
+        usize,
+        usize,
+        &'static str,
+        usize,
+    );
+    const GOOD: [Expected; 19] = [
         (
             "dedex/001_audioalbum_complete.xml",
             "3.8.2",
