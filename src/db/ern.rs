@@ -17,9 +17,8 @@ const CHUNK: usize = 2_000;
 /// Rows per multi-row insert (15 columns each).
 const INSERT_CHUNK: usize = 1_000;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = ern_releases)]
-#[diesel(treat_none_as_null = true)]
 pub struct ErnReleaseRow {
     pub catalog_id: String,
     pub release_key: String,
@@ -37,26 +36,49 @@ impl ErnReleaseRow {
     }
 }
 
-pub fn find_release(
+/// The stored releases of a catalog among `keys`.
+pub fn find_releases(
     conn: &mut DbConnection,
     catalog_id: &str,
-    release_key: &str,
-) -> Result<Option<ErnReleaseRow>, DbError> {
-    Ok(ern_releases::table
-        .find((catalog_id, release_key))
-        .select(ErnReleaseRow::as_select())
-        .first(conn)
-        .optional()?)
+    keys: &[String],
+) -> Result<Vec<ErnReleaseRow>, DbError> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(CHUNK) {
+        found.extend(
+            ern_releases::table
+                .filter(ern_releases::catalog_id.eq(catalog_id))
+                .filter(ern_releases::release_key.eq_any(chunk))
+                .select(ErnReleaseRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(found)
 }
 
-pub fn save_release(conn: &mut DbConnection, row: &ErnReleaseRow) -> Result<(), DbError> {
-    let updated = diesel::update(ern_releases::table.find((&row.catalog_id, &row.release_key)))
-        .set(row)
+/// Writes these releases of a catalog, replacing what was stored under their keys.
+pub fn save_releases(
+    conn: &mut DbConnection,
+    catalog_id: &str,
+    rows: &[ErnReleaseRow],
+) -> Result<(), DbError> {
+    let keys: Vec<&str> = rows.iter().map(|r| r.release_key.as_str()).collect();
+    for chunk in keys.chunks(CHUNK) {
+        diesel::delete(
+            ern_releases::table
+                .filter(ern_releases::catalog_id.eq(catalog_id))
+                .filter(ern_releases::release_key.eq_any(chunk)),
+        )
         .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(ern_releases::table)
-            .values(row)
-            .execute(conn)?;
+    }
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        match conn {
+            DbConnection::Sqlite(lite) => diesel::insert_into(ern_releases::table)
+                .values(chunk)
+                .execute(lite)?,
+            DbConnection::Postgres(pg) => diesel::insert_into(ern_releases::table)
+                .values(chunk)
+                .execute(pg)?,
+        };
     }
     Ok(())
 }
