@@ -101,7 +101,8 @@ pub struct ErnMessage {
     /// a later message for the same release (or a purge) names again.
     pub release_key: Option<String>,
     pub recordings: Vec<Recording>,
-    /// Whether the message has a DealList with at least one deal.
+    /// Whether the message has at least one usable deal (or an explicit `TakeDown`);
+    /// deals that could not be read do not count (see `deal_problems`).
     pub has_deals: bool,
     /// Deals that could not be used (unknown use types or territories...).
     pub deal_problems: Vec<PartProblem>,
@@ -915,9 +916,9 @@ pub fn read_message(bytes: &[u8]) -> Result<ErnMessage, MessageError> {
                 let Some(terms) = deal.child("DealTerms") else {
                     continue;
                 };
-                has_deals = true;
                 match read_deal_terms(terms, fallback_start) {
                     Ok(Some(read)) => {
+                        has_deals = true;
                         for reference in &references {
                             deals_by_release.entry(reference.clone()).or_default().push(
                                 DealTermsRead {
@@ -930,7 +931,8 @@ pub fn read_message(bytes: &[u8]) -> Result<ErnMessage, MessageError> {
                             );
                         }
                     }
-                    Ok(None) => {}
+                    // A deal that is a takedown still says "no rights here".
+                    Ok(None) => has_deals = true,
                     Err((field, message)) => {
                         let (line, element) = at(terms);
                         deal_problems.push(PartProblem {

@@ -138,6 +138,7 @@ fn take_message(
         });
         return Ok(());
     }
+    let had_deal_problems = !message.deal_problems.is_empty();
     for problem in message.deal_problems {
         run.reject_at(
             problem.line,
@@ -185,6 +186,11 @@ fn take_message(
         if let (true, Some(isrc)) = (taken, isrc) {
             tracks.push((isrc, recording.holding));
         }
+    }
+    if !message.has_deals && had_deal_problems {
+        // Every deal was unusable (reported above): the holdings stay as they were,
+        // rather than a broken message reading as a takedown.
+        return Ok(());
     }
     run.deliveries.push(Delivery::Release {
         document: document_name,

@@ -387,6 +387,25 @@ async fn a_later_message_replaces_the_deals_and_a_purge_ends_them(backend: Backe
     );
     assert_eq!(held[0]["end_date"], "9999-12-31");
 
+    // A message whose only deal is unusable is reported and changes no holding (a broken
+    // DealList is not a takedown).
+    let broken = String::from_utf8(fixture("whoa_single_japan_only.xml"))
+        .unwrap()
+        .replace(
+            "<TerritoryCode>JP</TerritoryCode>",
+            "<TerritoryCode>Mars</TerritoryCode>",
+        );
+    let reply = import_xml(&app, &owner.access_token, &catalog, broken.into_bytes()).await;
+    let body = reply.assert_status(200);
+    assert_eq!(body["rejected_rows"], 1);
+    assert_eq!(
+        body["rejected"][0]["message"],
+        "Mars is not an ISO 3166-1 alpha-2 territory code or Worldwide"
+    );
+    assert_eq!(body["holdings"]["holdings_set"], 0);
+    assert_eq!(body["holdings"]["holdings_ended"], 0);
+    assert_eq!(overrides(&app, &owner, &catalog).await[0]["version"], 1);
+
     // A later message for the same release replaces its deals.
     let second = import_xml(
         &app,
