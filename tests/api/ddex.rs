@@ -302,6 +302,19 @@ async fn the_43_album_becomes_tracks_and_japanese_holdings_and_batches_are_tars(
     .await;
     assert_eq!(reply.assert_status(200)["imported"], 22);
 
+    // Bytes that are not a tar import nothing (400, like a broken CSV upload).
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+    let reply = post_body(
+        &app,
+        &owner.access_token,
+        &third,
+        "application/x-tar",
+        garbage,
+    )
+    .await;
+    reply.assert_problem(400);
+    assert_eq!(track_count(&app, &owner, &third).await, 22);
+
     // A tar without messages is refused.
     let empty = tar_of(&[("readme.txt", b"hello".to_vec())]);
     let reply = post_body(
