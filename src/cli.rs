@@ -72,13 +72,15 @@ pub struct ImportArgs {
     /// The catalog's id.
     #[arg(long)]
     pub catalog: String,
-    /// `csv` or `ndjson` (default: from the file extension).
-    #[arg(long, value_parser = ["csv", "ndjson"])]
+    /// `csv`, `ndjson`, `ern` (one DDEX ERN message) or `ern-archive` (a tar or
+    /// .tar.gz of messages); default: from the file extension (`.xml`, `.tar`,
+    /// `.tar.gz`/`.tgz`), and a folder is read as ERN messages (every `.xml` in it).
+    #[arg(long, value_parser = ["csv", "ndjson", "ern", "ern-archive"])]
     pub format: Option<String>,
     /// Write the full JSON report (every rejected row) to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// The file to import.
+    /// The file to import (or a folder of ERN messages).
     pub file: PathBuf,
     #[command(flatten)]
     pub database: DatabaseSettings,
@@ -140,6 +142,15 @@ pub enum BenchCommand {
     },
     /// What refusing unstorable input costs a JSON body (typed parse vs. checked parse).
     Input,
+    /// Import a batch of generated DDEX ERN messages (about 15 recordings each)
+    /// through the HTTP API, and the CSV of the same recordings; prints both times.
+    DdexImport {
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        /// Where to run (default: a fresh SQLite file in a temporary directory).
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+    },
     /// Read a generated usage report of N per-ISRC rows and compute its statement.
     Royalties {
         #[arg(long, default_value_t = 1_500_000)]
@@ -211,6 +222,13 @@ pub fn main() -> ExitCode {
                 crate::bench::run_royalties_bench(url, rows, dir, out)
             })
         }
+        Command::Bench(BenchCommand::DdexImport {
+            messages,
+            database_url,
+        }) => bench_in_temp_dir(database_url, |url, dir, out| {
+            let settings = bench_server_settings(url, dir)?;
+            crate::bench::run_ddex_bench(settings, messages, dir, out)
+        }),
         Command::Bench(BenchCommand::Input) => {
             crate::bench::run_input_bench(&mut std::io::stdout()).map_err(|e| e.to_string())
         }
@@ -304,9 +322,12 @@ fn format_of(name: Option<&str>, path: &std::path::Path) -> Result<ImportFormat,
     match name {
         Some("csv") => Ok(ImportFormat::Csv),
         Some("ndjson") => Ok(ImportFormat::Ndjson),
+        Some("ern") => Ok(ImportFormat::Ern),
+        Some("ern-archive") => Ok(ImportFormat::ErnArchive),
+        _ if path.is_dir() => Ok(ImportFormat::ErnArchive),
         _ => ImportFormat::from_path(path).ok_or_else(|| {
             format!(
-                "cannot tell the format of {}: pass --format csv or --format ndjson",
+                "cannot tell the format of {}: pass --format csv, ndjson, ern or ern-archive",
                 path.display()
             )
         }),
@@ -321,15 +342,23 @@ fn import_file(args: &ImportArgs) -> Result<(), String> {
     let catalog = crate::db::catalogs::find_catalog(&mut conn, &args.catalog)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no catalog {}", args.catalog))?;
-    let file =
-        std::fs::File::open(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let (input, len): (Box<dyn std::io::Read + Send>, u64) = if args.file.is_dir() {
+        // A folder of messages goes through the batch reader as a tar built on the fly.
+        let (reader, len) = crate::import::ern_folder::tar_of_folder(&args.file)
+            .map_err(|e| format!("{}: {e}", args.file.display()))?;
+        (Box::new(reader), len)
+    } else {
+        let file =
+            std::fs::File::open(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(file), len)
+    };
     let mut progress = crate::bench::file_progress(len);
     let report = crate::import::import_tracks(
         &mut conn,
         &catalog,
         None,
-        std::io::BufReader::with_capacity(1 << 20, file),
+        std::io::BufReader::with_capacity(1 << 20, input),
         format,
         chrono::Utc::now().date_naive(),
         &mut progress,
@@ -339,8 +368,22 @@ fn import_file(args: &ImportArgs) -> Result<(), String> {
         "\nimported {} tracks, skipped {} already in the catalog, rejected {} rows; the catalog now holds {} tracks",
         report.imported, report.skipped_existing, report.rejected_rows, report.catalog_track_count
     );
+    if let Some(holdings) = &report.holdings {
+        println!(
+            "holdings from ERN deals: {} set, {} ended, {} release(s) taken down, {} grant(s) marked",
+            holdings.holdings_set,
+            holdings.holdings_ended,
+            holdings.releases_taken_down,
+            holdings.grants_marked
+        );
+    }
     for row in report.rejected.iter().take(20) {
-        println!("  line {}: {}: {}", row.line, row.field, row.message);
+        let place = match (&row.document, &row.element) {
+            (Some(document), Some(element)) => format!("{document} line {} {element}", row.line),
+            (None, Some(element)) => format!("line {} {element}", row.line),
+            _ => format!("line {}", row.line),
+        };
+        println!("  {place}: {}: {}", row.field, row.message);
     }
     if report.rejected.len() > 20 {
         println!(
@@ -373,6 +416,24 @@ fn bench_catalog(tracks: u64, database_url: Option<String>) -> Result<(), String
     bench_in_temp_dir(database_url, |url, dir, out| {
         crate::bench::run_catalog_bench(url, tracks, dir, out)
     })
+}
+
+/// Server settings for a benchmark that goes through the HTTP API: the defaults of
+/// `cadenza serve` (environment variables apply), on the bench's database and
+/// scratch directory.
+fn bench_server_settings(
+    url: &str,
+    dir: &std::path::Path,
+) -> Result<ServeSettings, crate::bench::BenchError> {
+    #[derive(Parser)]
+    struct Server {
+        #[command(flatten)]
+        settings: ServeSettings,
+    }
+    let dir = dir.display().to_string();
+    Server::try_parse_from(["bench", "--database-url", url, "--data-dir", &dir])
+        .map(|s| s.settings)
+        .map_err(|e| crate::bench::BenchError::Setup(e.to_string()))
 }
 
 /// Runs a benchmark with a scratch directory (and a scratch SQLite file unless a

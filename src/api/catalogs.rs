@@ -282,13 +282,21 @@ impl std::io::Read for ChannelReader {
 /// `isrc,title,artists,label,genre,release_date,duration_ms[,iswc]` (artists separated by
 /// `;`), or `application/x-ndjson`. Valid rows are imported, invalid ones reported by
 /// line; ISRCs already in the catalog are skipped (re-running a file changes nothing).
-/// A wrong header or a broken upload imports nothing.
+/// A wrong header or a broken upload imports nothing. A DDEX ERN message
+/// (`application/xml`) or a tar (optionally gzipped) of them (`application/x-tar`,
+/// `application/gzip`) imports the audio recordings and turns the deals into
+/// per-recording holdings (signer role; see `docs/ddex.md`); problems are reported
+/// by message, line and element path.
 #[utoipa::path(tag = "catalogs", security(("bearer" = [])),
     request_body(description = "CSV or NDJSON rows", content(
         (String = "text/csv"),
         (String = "application/x-ndjson"),
         (String = "application/ndjson"),
         (String = "application/jsonl"),
+        (String = "application/xml"),
+        (String = "text/xml"),
+        (String = "application/x-tar"),
+        (String = "application/gzip"),
     )),
     responses(
         (status = 200, body = ImportReport),
@@ -313,8 +321,12 @@ pub async fn import_tracks(
         .and_then(|v| v.to_str().ok())
         .and_then(ImportFormat::from_content_type)
         .ok_or(ApiError::UnsupportedMediaType {
-            expected: "text/csv or application/x-ndjson",
+            expected: "text/csv, application/x-ndjson, application/xml (one DDEX ERN message) or application/x-tar (a batch of them)",
         })?;
+    if format.is_ern() {
+        // ERN deals set holdings, which only signers may change.
+        caller.require(Role::Signer)?;
+    }
     let catalog = owned_catalog(&state, &caller, path.into_inner()).await?;
     let catalog_no = catalog.no;
     let (body, feeding) = streamed_body(payload);

@@ -10,6 +10,7 @@ pub mod cache_metrics;
 pub mod caller;
 pub mod catalogs;
 pub mod csv_export;
+pub mod ddex;
 pub mod deals;
 pub mod extract;
 pub mod grants;
@@ -98,6 +99,7 @@ fn configure_v1(cfg: &mut ServiceConfig) {
     deals::configure(cfg);
     grants::configure(cfg);
     rights::configure(cfg);
+    ddex::configure(cfg);
     royalties::configure(cfg);
     notifications::configure(cfg);
     offers::configure(cfg);

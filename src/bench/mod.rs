@@ -19,12 +19,14 @@ use crate::import::generate::{generate_catalog, generate_catalog_in, DeliveryOrd
 use crate::import::{self, ImportFormat, Progress};
 
 pub mod catalog;
+pub mod ddex;
 pub mod input;
 pub mod market;
 pub mod royalties;
 pub mod signing;
 
 pub use catalog::run_catalog_bench;
+pub use ddex::run_ddex_bench;
 pub use input::run_input_bench;
 pub use market::{seed_marketplace, MarketSeed};
 pub use royalties::run_royalties_bench;

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod audit;
 pub mod catalogs;
 pub mod deals;
+pub mod ern;
 pub mod grant_recordings_cache;
 pub mod holdings;
 pub mod idempotency;

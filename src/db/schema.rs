@@ -614,3 +614,14 @@ diesel::table! {
         version -> BigInt,
     }
 }
+
+diesel::table! {
+    ern_releases (catalog_id, release_key) {
+        catalog_id -> Text,
+        release_key -> Text,
+        isrcs -> Text,
+        message_id -> Text,
+        delivered_at -> Timestamp,
+        taken_down_on -> Nullable<Date>,
+    }
+}

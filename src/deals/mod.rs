@@ -5,6 +5,7 @@
 //! loads, applies and stores.
 
 pub mod chain;
+pub mod delivered;
 pub mod execution;
 pub mod holdings;
 pub mod payments;

@@ -16,6 +16,7 @@ pub mod account;
 pub mod audit_chain;
 pub mod deal;
 pub mod grant;
+pub mod grant_export;
 pub mod installment;
 pub mod isrc;
 pub mod listing;

@@ -217,6 +217,9 @@ fn write_row(
             serde_json::json!({"isrc": isrc, "title": title, "artists": artists, "label": label_name,
                 "genre": genre, "release_date": date.to_string(), "duration_ms": duration})
         ),
+        ImportFormat::Ern | ImportFormat::ErnArchive => Err(std::io::Error::other(
+            "ERN messages are not rows: see bench::ddex for generated ERN batches",
+        )),
     }
 }
 

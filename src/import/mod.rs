@@ -10,6 +10,9 @@
 //! of the same file a no-op.
 
 mod copy;
+pub mod ern;
+pub mod ern_folder;
+mod ern_source;
 pub mod generate;
 mod rows;
 pub mod usage_report;
@@ -23,6 +26,7 @@ use serde::Serialize;
 use crate::db::audit::AuditEvent;
 use crate::db::catalogs::{self, Catalog, TrackRow};
 use crate::db::{now, write_transaction, DbConnection, DbError};
+use crate::deals::delivered::{self, DeliveredHoldings, Delivery};
 use crate::domain::recording::RecordingSet;
 use crate::domain::selector::{
     fold_key, AttributeKind, IndexedTrack, MemoryIndex, MemoryIndexBuilder,
@@ -44,17 +48,26 @@ pub const MAX_MESSAGE_CHARS: usize = 200;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RejectedRow {
-    /// 1-based line number in the file (the CSV header is line 1).
+    /// 1-based line number in the file (the CSV header is line 1); for ERN, the
+    /// line in the message where the element starts.
     pub line: u64,
     pub field: String,
     pub message: String,
+    /// ERN only: the message's file name inside a batch archive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    /// ERN only: the element path at fault
+    /// (`/NewReleaseMessage/ResourceList/SoundRecording[4]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub element: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     /// New tracks added to the catalog.
     pub imported: u64,
-    /// Rows whose ISRC the catalog already held before this import (left unchanged).
+    /// Rows whose ISRC the catalog already held before this import (left unchanged);
+    /// for ERN, also a recording an earlier message of the same batch delivered.
     pub skipped_existing: u64,
     /// The first problems found, by line (at most 1,000 listed; see `rejected_rows`).
     pub rejected: Vec<RejectedRow>,
@@ -64,6 +77,29 @@ pub struct ImportReport {
     pub rejected_truncated: bool,
     /// The catalog's size after the import.
     pub catalog_track_count: u64,
+    /// ERN only: what the messages' deals did to the catalog's holdings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdings: Option<DeliveredHoldings>,
+}
+
+impl ImportReport {
+    fn push_rejected(&mut self, row: RejectedRow) {
+        if self.rejected.len() < MAX_REJECTED_LISTED {
+            self.rejected.push(RejectedRow {
+                message: bounded_message(row.message),
+                ..row
+            });
+        } else {
+            self.rejected_truncated = true;
+        }
+    }
+}
+
+/// Where in an ERN delivery a row came from.
+#[derive(Debug, Clone)]
+struct Location {
+    document: Option<String>,
+    element: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +161,7 @@ pub fn import_tracks(
         };
         existing.sort_unstable();
         let (batches, written) = std::sync::mpsc::sync_channel::<Vec<TrackRow>>(2);
-        let run = std::thread::scope(|scope| {
+        let mut run = std::thread::scope(|scope| {
             let catalog = &catalog;
             let reader = scope.spawn(move || {
                 read_rows(catalog, existing, input, format, today, progress, batches)
@@ -145,7 +181,25 @@ pub fn import_tracks(
             write_result?;
             read_result
         })?;
-        let report = run.finish(conn, &catalog)?;
+        let deliveries = std::mem::take(&mut run.deliveries);
+        let mut report = run.finish(conn, &catalog)?;
+        if format.is_ern() {
+            let catalog = catalogs::find_catalog(conn, &catalog.id)?
+                .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+            let (holdings, problems) =
+                delivered::apply(conn, &catalog, actor_user_id, deliveries, today, now())?;
+            for problem in problems {
+                report.rejected_rows += 1;
+                report.push_rejected(RejectedRow {
+                    line: problem.line,
+                    field: problem.field,
+                    message: problem.message,
+                    document: (!problem.document.is_empty()).then_some(problem.document),
+                    element: Some(problem.element),
+                });
+            }
+            report.holdings = Some(holdings);
+        }
         AuditEvent::new("catalog.imported", "catalog", Some(&catalog.id))
             .by(Some(&catalog.organization_id), actor_user_id)
             .after(serde_json::json!({
@@ -170,6 +224,11 @@ fn read_rows(
     batches: std::sync::mpsc::SyncSender<Vec<TrackRow>>,
 ) -> Result<ImportRun, ImportError> {
     let mut run = ImportRun::new(catalog, existing, batches);
+    if format.is_ern() {
+        ern_source::read_messages(&mut run, input, format, today, progress)?;
+        run.close()?;
+        return Ok(run);
+    }
     let mut reader = rows::RowReader::new(input, format)?;
     while let Some(row) = reader.next_row()? {
         run.take(row, today)?;
@@ -199,6 +258,8 @@ struct ImportRun {
     rows_seen: u64,
     /// The recordings this import adds, merged into the catalog's at the end.
     recordings: Vec<i64>,
+    /// ERN: what each message asks of the holdings, applied after the tracks.
+    deliveries: Vec<Delivery>,
 }
 
 impl ImportRun {
@@ -219,38 +280,51 @@ impl ImportRun {
             report: ImportReport::default(),
             rows_seen: 0,
             recordings: Vec::new(),
+            deliveries: Vec::new(),
         }
     }
 
     fn reject(&mut self, line: u64, errors: Vec<(String, String)>) {
+        self.reject_at(line, None, errors);
+    }
+
+    fn reject_at(&mut self, line: u64, at: Option<&Location>, errors: Vec<(String, String)>) {
         self.report.rejected_rows += 1;
         for (field, message) in errors {
-            if self.report.rejected.len() < MAX_REJECTED_LISTED {
-                self.report.rejected.push(RejectedRow {
-                    line,
-                    field,
-                    message: bounded_message(message),
-                });
-            } else {
-                self.report.rejected_truncated = true;
-            }
+            self.report.push_rejected(RejectedRow {
+                line,
+                field,
+                message,
+                document: at.and_then(|a| a.document.clone()),
+                element: at.map(|a| a.element.clone()),
+            });
         }
     }
 
     fn take(&mut self, row: rows::Row, today: NaiveDate) -> Result<(), ImportError> {
+        self.take_at(row, None, today)
+    }
+
+    fn take_at(
+        &mut self,
+        row: rows::Row,
+        at: Option<&Location>,
+        today: NaiveDate,
+    ) -> Result<(), ImportError> {
         self.rows_seen += 1;
         let input = match row.input {
             Ok(input) => input,
             Err(errors) => {
-                self.reject(row.line, errors);
+                self.reject_at(row.line, at, errors);
                 return Ok(());
             }
         };
         let track = match input.validate(today) {
             Ok(track) => track,
             Err(errors) => {
-                self.reject(
+                self.reject_at(
                     row.line,
+                    at,
                     errors.0.into_iter().map(|e| (e.field, e.message)).collect(),
                 );
                 return Ok(());
@@ -258,6 +332,12 @@ impl ImportRun {
         };
         let key = track.isrc.key();
         if self.existing.binary_search(&key).is_ok() {
+            self.report.skipped_existing += 1;
+            return Ok(());
+        }
+        if at.is_some() && self.seen_in_file.contains(&key) {
+            // ERN: a recording is delivered again by every release that has it
+            // (the album and its single); the first delivery's metadata stands.
             self.report.skipped_existing += 1;
             return Ok(());
         }
@@ -377,6 +457,15 @@ impl ImportRun {
         catalogs::set_track_count(conn, catalog.no, total as i64, now())?;
         report.catalog_track_count = total;
         Ok(report)
+    }
+}
+
+impl From<crate::deals::DealError> for ImportError {
+    fn from(e: crate::deals::DealError) -> Self {
+        match e {
+            crate::deals::DealError::Database(db) => ImportError::Database(db),
+            other => ImportError::Internal(other.to_string()),
+        }
     }
 }
 

@@ -13,6 +13,11 @@ pub enum ImportFormat {
     Csv,
     /// One JSON object per line with the same keys; `artists` an array or a `;` string.
     Ndjson,
+    /// One DDEX ERN message (XML): its audio recordings, and its deals as holdings.
+    Ern,
+    /// A batch of ERN messages: a tar archive (optionally gzip-compressed) whose
+    /// `.xml` entries are messages, applied in archive order.
+    ErnArchive,
 }
 
 impl ImportFormat {
@@ -30,6 +35,9 @@ impl ImportFormat {
             "application/x-ndjson" | "application/ndjson" | "application/jsonl" => {
                 Some(ImportFormat::Ndjson)
             }
+            "application/xml" | "text/xml" => Some(ImportFormat::Ern),
+            "application/x-tar" | "application/gzip" | "application/x-gtar"
+            | "application/x-gzip" => Some(ImportFormat::ErnArchive),
             _ => None,
         }
     }
@@ -39,6 +47,8 @@ impl ImportFormat {
         match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
             "csv" => Some(ImportFormat::Csv),
             "ndjson" | "jsonl" => Some(ImportFormat::Ndjson),
+            "xml" => Some(ImportFormat::Ern),
+            "tar" | "tgz" | "gz" => Some(ImportFormat::ErnArchive),
             _ => None,
         }
     }
@@ -47,7 +57,14 @@ impl ImportFormat {
         match self {
             ImportFormat::Csv => "csv",
             ImportFormat::Ndjson => "ndjson",
+            ImportFormat::Ern => "ern",
+            ImportFormat::ErnArchive => "ern-archive",
         }
+    }
+
+    /// Whether this format is read as DDEX ERN messages rather than rows.
+    pub fn is_ern(self) -> bool {
+        matches!(self, ImportFormat::Ern | ImportFormat::ErnArchive)
     }
 }
 
@@ -122,6 +139,9 @@ impl<R: BufRead> RowReader<R> {
                 buffer: Vec::with_capacity(1024),
                 line: 0,
             }),
+            ImportFormat::Ern | ImportFormat::ErnArchive => Err(ImportError::Internal(
+                "ERN messages are read by import::ern_source, not as rows".into(),
+            )),
             ImportFormat::Csv => {
                 let mut reader = csv::ReaderBuilder::new()
                     .has_headers(true)

@@ -6,6 +6,7 @@ mod smtp_sink;
 mod accounts;
 mod audit;
 mod catalogs;
+mod ddex;
 mod deals;
 mod foundation;
 mod guide;

@@ -1,0 +1,1 @@
+DROP TABLE ern_releases;

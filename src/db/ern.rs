@@ -1,0 +1,139 @@
+//! Releases received as DDEX ERN messages (`ern_releases`), and the bulk writes
+//! of the per-recording holdings their deals give (`holding_versions`, scope
+//! `recording`): a delivery of 150,000 recordings is a few hundred statements,
+//! not 300,000.
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::holdings::HoldingVersionRow;
+use super::schema::{ern_releases, holding_versions};
+use super::{DbConnection, DbError};
+
+/// Keys per `IN (…)` list (well under SQLite's 32,766 bound parameters).
+const CHUNK: usize = 2_000;
+/// Rows per multi-row insert (15 columns each).
+const INSERT_CHUNK: usize = 1_000;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ern_releases)]
+pub struct ErnReleaseRow {
+    pub catalog_id: String,
+    pub release_key: String,
+    /// JSON array of ISRCs.
+    pub isrcs: String,
+    pub message_id: String,
+    pub delivered_at: NaiveDateTime,
+    pub taken_down_on: Option<NaiveDate>,
+}
+
+impl ErnReleaseRow {
+    pub fn isrc_list(&self) -> Result<Vec<String>, DbError> {
+        serde_json::from_str(&self.isrcs)
+            .map_err(|e| DbError::Corrupt(format!("ern_releases.isrcs: {e}")))
+    }
+}
+
+/// The stored releases of a catalog among `keys`.
+pub fn find_releases(
+    conn: &mut DbConnection,
+    catalog_id: &str,
+    keys: &[String],
+) -> Result<Vec<ErnReleaseRow>, DbError> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(CHUNK) {
+        found.extend(
+            ern_releases::table
+                .filter(ern_releases::catalog_id.eq(catalog_id))
+                .filter(ern_releases::release_key.eq_any(chunk))
+                .select(ErnReleaseRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(found)
+}
+
+/// Writes these releases of a catalog, replacing what was stored under their keys.
+pub fn save_releases(
+    conn: &mut DbConnection,
+    catalog_id: &str,
+    rows: &[ErnReleaseRow],
+) -> Result<(), DbError> {
+    let keys: Vec<&str> = rows.iter().map(|r| r.release_key.as_str()).collect();
+    for chunk in keys.chunks(CHUNK) {
+        diesel::delete(
+            ern_releases::table
+                .filter(ern_releases::catalog_id.eq(catalog_id))
+                .filter(ern_releases::release_key.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        match conn {
+            DbConnection::Sqlite(lite) => diesel::insert_into(ern_releases::table)
+                .values(chunk)
+                .execute(lite)?,
+            DbConnection::Postgres(pg) => diesel::insert_into(ern_releases::table)
+                .values(chunk)
+                .execute(pg)?,
+        };
+    }
+    Ok(())
+}
+
+/// The current version (removed or not) of each recording override named.
+pub fn current_recording_overrides(
+    conn: &mut DbConnection,
+    catalog_id: &str,
+    isrcs: &[String],
+) -> Result<HashMap<String, HoldingVersionRow>, DbError> {
+    let mut found = HashMap::with_capacity(isrcs.len());
+    for chunk in isrcs.chunks(CHUNK) {
+        let rows: Vec<HoldingVersionRow> = holding_versions::table
+            .filter(holding_versions::catalog_id.eq(catalog_id))
+            .filter(holding_versions::scope.eq("recording"))
+            .filter(holding_versions::scope_key.eq_any(chunk))
+            .filter(holding_versions::superseded_at.is_null())
+            .select(HoldingVersionRow::as_select())
+            .load(conn)?;
+        for row in rows {
+            found.insert(row.scope_key.clone(), row);
+        }
+    }
+    Ok(found)
+}
+
+/// Writes new versions of recording overrides, superseding their current ones.
+pub fn append_recording_versions(
+    conn: &mut DbConnection,
+    catalog_id: &str,
+    rows: &[HoldingVersionRow],
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    let keys: Vec<&str> = rows.iter().map(|r| r.scope_key.as_str()).collect();
+    for chunk in keys.chunks(CHUNK) {
+        diesel::update(
+            holding_versions::table
+                .filter(holding_versions::catalog_id.eq(catalog_id))
+                .filter(holding_versions::scope.eq("recording"))
+                .filter(holding_versions::scope_key.eq_any(chunk))
+                .filter(holding_versions::superseded_at.is_null()),
+        )
+        .set(holding_versions::superseded_at.eq(Some(at)))
+        .execute(conn)?;
+    }
+    // Multi-row inserts are per backend in diesel (not on the multi-backend connection).
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        match conn {
+            DbConnection::Sqlite(lite) => diesel::insert_into(holding_versions::table)
+                .values(chunk)
+                .execute(lite)?,
+            DbConnection::Postgres(pg) => diesel::insert_into(holding_versions::table)
+                .values(chunk)
+                .execute(pg)?,
+        };
+    }
+    Ok(())
+}
