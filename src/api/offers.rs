@@ -391,13 +391,23 @@ pub async fn browse_offers(
     caller: Caller,
     query: web::Query<BrowseQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    let page = browse_page(&state, caller.organization_id(), query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// One page of the marketplace as `viewer` sees it: what `GET /offers` answers, also
+/// rendered by the web app's marketplace page.
+pub(crate) async fn browse_page(
+    state: &AppState,
+    viewer: &str,
+    query: BrowseQuery,
+) -> Result<OfferPage, ApiError> {
     let limit = PageQuery {
         limit: query.limit,
         cursor: None,
     }
     .limit()?;
-    let viewer = caller.organization_id().to_string();
+    let viewer = viewer.to_string();
     if query.mine == Some(true) {
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
         let status = query.status.clone();
@@ -417,12 +427,12 @@ pub async fn browse_offers(
                 Ok::<_, ApiError>((last, offer_views(conn, &viewer, rows)?))
             })
             .await?;
-        return Ok(HttpResponse::Ok().json(OfferPage {
+        return Ok(OfferPage {
             items: views,
             next_cursor: rows.map(|id| cursor_of(&id)),
             total: None,
             facets: None,
-        }));
+        });
     }
     let (filter, sort) = parse_filter(&query)?;
     let cursor = query
@@ -431,7 +441,7 @@ pub async fn browse_offers(
         .map(|c| parse_offer_cursor(c, sort))
         .transpose()?;
     let with_facets = query.facets.unwrap_or(true);
-    let page = state
+    state
         .db
         .run(move |conn| {
             let mut rows = marketplace::browse_offers(
@@ -469,8 +479,7 @@ pub async fn browse_offers(
                 facets,
             })
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
+        .await
 }
 
 /// One offer: the licensor sees it in any state; others only while it is open
@@ -489,14 +498,22 @@ pub async fn get_offer(
     let id = path.into_inner();
     let view = state
         .db
-        .run(move |conn| {
-            let offer = marketplace::find_viewable_offer(conn, &viewer, &id)?
-                .ok_or(ApiError::NotFound("offer"))?;
-            let mut views = offer_views(conn, &viewer, vec![offer])?;
-            views.pop().ok_or(ApiError::NotFound("offer"))
-        })
+        .run(move |conn| viewable_offer(conn, &viewer, &id))
         .await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// The offer as `viewer` may see it (404 as for a missing one otherwise); the web app's
+/// offer page reads it here too.
+pub(crate) fn viewable_offer(
+    conn: &mut DbConnection,
+    viewer: &str,
+    id: &str,
+) -> Result<OfferView, ApiError> {
+    let offer =
+        marketplace::find_viewable_offer(conn, viewer, id)?.ok_or(ApiError::NotFound("offer"))?;
+    let mut views = offer_views(conn, viewer, vec![offer])?;
+    views.pop().ok_or(ApiError::NotFound("offer"))
 }
 
 // ---- the offered tracks -------------------------------------------------------------
