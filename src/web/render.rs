@@ -47,6 +47,11 @@ static ENVIRONMENT: LazyLock<Result<Environment<'static>, minijinja::Error>> =
     LazyLock::new(|| {
         let mut env = Environment::new();
         env.add_global("asset_version", super::assets::STYLESHEET_VERSION.as_str());
+        // Cursors and filter values go into links.
+        env.add_filter("urlencode", |value: String| {
+            percent_encoding::utf8_percent_encode(&value, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        });
         for (name, source) in PAGES {
             env.add_template(name, source)?;
         }
@@ -84,6 +89,18 @@ mod tests {
     fn every_page_template_compiles() {
         if let Err(e) = super::ENVIRONMENT.as_ref() {
             panic!("a page template does not compile: {e:#}");
+        }
+    }
+}
+#[cfg(test)]
+mod pages {
+    #[test]
+    fn a_grant_with_a_next_page_of_tracks_renders() {
+        let ctx = serde_json::json!({"grant": {"id": "g", "territories": ["CN"], "usages": ["x"], "exclusive": false, "sublicensable": false},
+            "tracks": {"items": [{"isrc": "X", "title": "t", "artists": ["a", "b"], "label": "l", "genre": "g", "release_date": "2020-01-01"}], "next_cursor": "abc"}, "side": "licensee", "me": {"name": "n"}});
+        match super::render("grant.html", ctx) {
+            Ok(html) => assert!(html.contains("cursor=abc") && html.contains("a, b")),
+            Err(e) => panic!("{e:#}"),
         }
     }
 }

@@ -20,4 +20,5 @@ mod rights;
 mod royalties;
 mod royalty_terms;
 mod statements;
+mod web;
 mod webhooks;
