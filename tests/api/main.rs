@@ -21,4 +21,5 @@ mod royalties;
 mod royalty_terms;
 mod statements;
 mod web;
+mod web_browser;
 mod webhooks;
