@@ -234,6 +234,10 @@ async fn two_organizations_take_an_offer_to_an_executed_deal_in_a_browser(backen
         fields
     };
     assert_eq!(changed, vec!["upfront_fee", "installments"]);
+    licensee
+        .execute("document.getElementById('diff-h').scrollIntoView()", vec![])
+        .await
+        .expect("scroll to the diff");
     screenshot(&licensee, "deal-room-diff").await;
     click(&licensee, "#accept-deal").await;
     wait_text(&licensee, "#deal-state", |t| t == "agreed").await;
@@ -272,6 +276,17 @@ async fn two_organizations_take_an_offer_to_an_executed_deal_in_a_browser(backen
         .await
         .expect("deals");
     screenshot(&licensee, "deals").await;
+    licensor
+        .goto(&format!("{base}/notifications"))
+        .await
+        .expect("notifications");
+    wait_text(&licensor, "h1", |t| t == "Notifications").await;
+    screenshot(&licensor, "notifications").await;
+    // The deal room on a phone-sized screen.
+    licensee.set_window_size(390, 844).await.expect("resize");
+    licensee.goto(&deal_url).await.expect("the deal page");
+    wait_text(&licensee, "#deal-state", |t| t == "executed").await;
+    screenshot(&licensee, "deal-room-phone").await;
 
     // An outsider's browser is refused the deal page.
     m.app.register("Spotify", "owner@spotify.test").await;
