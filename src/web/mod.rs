@@ -8,6 +8,7 @@
 //! `docs/web.md` describes the pages.
 
 pub mod assets;
+pub mod catalogs;
 pub mod deals;
 pub mod error;
 pub mod forms;
@@ -21,6 +22,7 @@ use actix_web::web;
 /// Mounts every page at the root (the API lives under `/api/v1`, so paths never clash).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     assets::configure(cfg);
+    catalogs::configure(cfg);
     session::configure(cfg);
     market::configure(cfg);
     deals::configure(cfg);

@@ -41,6 +41,8 @@ const PAGES: &[(&str, &str)] = &[
     page!("notifications.html"),
     page!("notification_settings.html"),
     page!("members.html"),
+    page!("catalogs.html"),
+    page!("catalog.html"),
 ];
 
 static ENVIRONMENT: LazyLock<Result<Environment<'static>, minijinja::Error>> =

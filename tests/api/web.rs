@@ -23,6 +23,7 @@ on_both_backends!(
     every_link_in_every_mail_template_resolves,
     password_reset_and_invitation_pages_work_from_their_mails,
     the_stylesheet_is_served_by_the_binary_and_cacheable,
+    a_catalog_is_created_imported_and_sliced_from_the_pages,
 );
 
 /// One visitor: a cookie jar over the test's client, redirects not followed (the tests
@@ -140,6 +141,43 @@ impl Visitor {
             .post(format!("{}{path}", self.base))
             .header("cookie", self.cookie_header())
             .form(form)
+            .send()
+            .await
+            .expect("POST");
+        self.absorb(response).await
+    }
+
+    /// Posts a multipart form: `csrf` (when given) first, then the file.
+    pub(crate) async fn upload(
+        &mut self,
+        path: &str,
+        csrf: Option<&str>,
+        filename: &str,
+        content: &[u8],
+    ) -> Page {
+        let boundary = "cadenza-test-boundary-7d1f";
+        let mut body = Vec::new();
+        if let Some(token) = csrf {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n")
+                    .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: text/csv\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(content);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
             .send()
             .await
             .expect("POST");
@@ -889,4 +927,181 @@ async fn the_stylesheet_is_served_by_the_binary_and_cacheable(backend: Backend) 
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     assert!(!login.text.contains("https://"), "no external assets");
     let _: Value = json!(null);
+}
+
+async fn a_catalog_is_created_imported_and_sliced_from_the_pages(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    let owner = app.register("Tencent Music", "owner@tme.test").await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in("owner@tme.test").await;
+    let list = visitor.get("/catalogs").await;
+    list.assert(200);
+    let csrf = list.csrf();
+
+    // No usage ticked: the error is on the usages.
+    let refused = visitor
+        .post(
+            "/catalogs",
+            &[
+                ("csrf", &csrf),
+                ("name", "TME catalog"),
+                ("territories", "CN, HK"),
+                ("holding_start", "2020-01-01"),
+                ("holding_end", "2040-12-31"),
+            ],
+        )
+        .await;
+    refused.assert(422);
+    assert!(
+        refused.text.contains("must list at least one usage"),
+        "{}",
+        refused.text
+    );
+    assert!(
+        refused.text.contains(r#"value="TME catalog""#),
+        "what was typed is kept"
+    );
+    let created = visitor
+        .post(
+            "/catalogs",
+            &[
+                ("csrf", &csrf),
+                ("name", "TME catalog"),
+                ("territories", "CN, HK"),
+                ("usages", "interactive_streaming"),
+                ("usages", "download"),
+                ("holding_start", "2020-01-01"),
+                ("holding_end", "2040-12-31"),
+                ("sublicensable", "on"),
+            ],
+        )
+        .await;
+    created.assert(303);
+    let catalog_path = created.location().to_string();
+    let catalog_id = catalog_path.trim_start_matches("/catalogs/").to_string();
+    let api = app
+        .get(
+            &format!("/api/v1/catalogs/{catalog_id}"),
+            Some(&owner.access_token),
+        )
+        .await;
+    assert_eq!(
+        api.assert_status(200)["usages"],
+        json!(["interactive_streaming", "download"])
+    );
+
+    let mut csv = Vec::new();
+    cadenza::import::generate::generate_catalog(
+        &mut csv,
+        300,
+        9,
+        cadenza::import::ImportFormat::Csv,
+    )
+    .unwrap();
+    csv.extend_from_slice(b"NOT-AN-ISRC,Broken,Someone,Label 0001,Pop,2020-01-01,200000\n");
+    csv.extend_from_slice(b"USAAA2600001,No date,Someone,Label 0001,Pop,someday,200000\n");
+
+    // Without the token nothing is imported.
+    let page = visitor.get(&catalog_path).await;
+    visitor
+        .upload(&format!("{catalog_path}/imports"), None, "tracks.csv", &csv)
+        .await
+        .assert(403);
+    let api = app
+        .get(
+            &format!("/api/v1/catalogs/{catalog_id}"),
+            Some(&owner.access_token),
+        )
+        .await;
+    assert_eq!(api.assert_status(200)["track_count"], 0);
+
+    let imported = visitor
+        .upload(
+            &format!("{catalog_path}/imports"),
+            Some(&page.csrf()),
+            "tracks.csv",
+            &csv,
+        )
+        .await;
+    imported.assert(200);
+    assert!(
+        imported
+            .text
+            .contains(r#"<strong id="imported">300</strong>"#),
+        "{}",
+        &imported.text[..imported.text.len().min(4000)]
+    );
+    assert!(imported
+        .text
+        .contains(r#"<strong id="rejected">2</strong>"#));
+    assert!(
+        imported.text.contains("<td>302</td>") && imported.text.contains("<td>303</td>"),
+        "the rejected rows by line"
+    );
+    let api = app
+        .get(
+            &format!("/api/v1/catalogs/{catalog_id}"),
+            Some(&owner.access_token),
+        )
+        .await;
+    assert_eq!(api.assert_status(200)["track_count"], 300);
+
+    // The selector form counts before saving, and saving cuts exactly that.
+    let selector = [
+        ("csrf", page.csrf()),
+        ("name", "Label 1".to_string()),
+        ("labels", "Label 0001".to_string()),
+    ];
+    let form: Vec<(&str, &str)> = selector.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut preview = form.clone();
+    preview.push(("preview", "1"));
+    let counted = visitor
+        .post(&format!("{catalog_path}/slices"), &preview)
+        .await;
+    counted.assert(200);
+    let marker = "This selector selects <strong>";
+    let at = counted.text.find(marker).expect("a preview count") + marker.len();
+    let count: i64 = counted.text[at..]
+        .split('<')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(count > 0 && count < 300, "{count}");
+    let slices = app
+        .get(
+            &format!("/api/v1/catalogs/{catalog_id}/slices"),
+            Some(&owner.access_token),
+        )
+        .await;
+    assert_eq!(
+        slices.assert_status(200)["items"].as_array().unwrap().len(),
+        0,
+        "a preview saves nothing"
+    );
+    let mut save = form.clone();
+    save.push(("save", "1"));
+    let saved = visitor.post(&format!("{catalog_path}/slices"), &save).await;
+    saved.assert(201);
+    assert!(saved.text.contains("id=\"slice-created\""));
+    let slices = app
+        .get(
+            &format!("/api/v1/catalogs/{catalog_id}/slices"),
+            Some(&owner.access_token),
+        )
+        .await;
+    assert_eq!(slices.assert_status(200)["items"][0]["track_count"], count);
+    // A bad date is reported on its field.
+    let mut bad = form.clone();
+    bad.push(("released_from", "soon"));
+    bad.push(("preview", "1"));
+    let refused = visitor.post(&format!("{catalog_path}/slices"), &bad).await;
+    refused.assert(422);
+    assert!(refused.text.contains(r#"id="e-released_from""#));
+
+    // Another organization cannot see the catalog.
+    app.register("Spotify", "owner@spotify.test").await;
+    let mut outsider = Visitor::new(&app);
+    outsider.sign_in("owner@spotify.test").await;
+    outsider.get(&catalog_path).await.assert(404);
 }

@@ -259,6 +259,34 @@ async fn two_organizations_take_an_offer_to_an_executed_deal_in_a_browser(backen
     wait_text(&licensee, ".status", |t| t.contains("Signed by: licensee")).await;
 
     // The licensor signs second: the deal executes and the grant is there.
+    // (First, its catalog page: a file imported through the upload form, with its
+    // progress, and the report with the rejected row.)
+    let upload_dir = tempfile::tempdir().expect("a temp dir");
+    let upload = upload_dir.path().join("new-releases.csv");
+    std::fs::write(
+        &upload,
+        "isrc,title,artists,label,genre,release_date,duration_ms\nCNA0X2690001,New song,Someone,Label 0001,Pop,2026-01-01,180000\nBROKEN,Bad row,Someone,Label 0001,Pop,2026-01-01,180000\n",
+    )
+    .expect("write the upload");
+    licensor
+        .goto(&format!("{base}/catalogs/{}", m.catalog_id))
+        .await
+        .expect("the catalog page");
+    licensor
+        .wait()
+        .for_element(Locator::Css("#f-file"))
+        .await
+        .expect("the file field")
+        .send_keys(&upload.display().to_string())
+        .await
+        .expect("choose the file");
+    click(&licensor, "#import-form button[type=submit]").await;
+    wait_text(&licensor, "#import-report", |t| {
+        t.contains("1 tracks imported") && t.contains("1 rows rejected")
+    })
+    .await;
+    screenshot(&licensor, "catalog-import").await;
+    licensor.goto(&deal_url).await.expect("back to the deal");
     licensor.refresh().await.expect("reload");
     wait_text(&licensor, "#deal-state", |t| t == "agreed").await;
     click(&licensor, "#sign-deal").await;
