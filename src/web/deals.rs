@@ -23,8 +23,10 @@ use crate::api::royalties::deal_statement_views;
 use crate::api::state::AppState;
 use crate::api::track_lists::{slice_track_set, track_page, TrackPaging};
 use crate::db::deals as deal_rows;
+use crate::deals::payments::{self, NewPayment};
 use crate::deals::{self, DealError, Payload};
 use crate::domain::deal::{Action, DealState};
+use crate::domain::role::Role;
 use crate::domain::terms::{TermSheetInput, TERM_FIELDS};
 use crate::domain::usage::Usage;
 use crate::domain::ValidationErrors;
@@ -578,18 +580,101 @@ async fn installments(
     me: SignedIn,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
+    schedule_response(&state, &me, path.into_inner(), StatusCode::OK, json!({})).await
+}
+
+/// The schedule page; the licensor's negotiators and above get a payment form per
+/// open installment.
+async fn schedule_response(
+    state: &AppState,
+    me: &SignedIn,
+    id: String,
+    status: StatusCode,
+    extra: Value,
+) -> Result<HttpResponse, WebError> {
     let org = me.caller.organization_id().to_string();
-    let id = path.into_inner();
     let deal_id = id.clone();
-    let schedule = state
+    let (schedule, licensor) = state
         .db
-        .run(move |conn| schedule_view(conn, &org, deal_id))
+        .run(move |conn| {
+            let schedule = schedule_view(conn, &org, deal_id.clone())?;
+            let licensor = deal_rows::find_deal_for_org(conn, &org, &deal_id)?
+                .is_some_and(|d| d.licensor_org_id == org);
+            Ok::<_, DealError>((schedule, licensor))
+        })
         .await?;
-    Ok(me.page(
-        StatusCode::OK,
-        "installments.html",
-        json!({"deal_id": id, "schedule": schedule}),
-    ))
+    let mut context = json!({"deal_id": id, "schedule": schedule,
+        "can_record": licensor && me.caller.role.includes(Role::Negotiator),
+        "today": chrono::Utc::now().date_naive().to_string()});
+    if let (Some(map), Value::Object(extra)) = (context.as_object_mut(), extra) {
+        map.extend(extra);
+    }
+    Ok(me.page(status, "installments.html", context))
+}
+
+/// The licensor records money received against an installment (the same service as
+/// `POST /api/v1/installments/{id}/payments`).
+async fn record_payment(
+    state: web::Data<AppState>,
+    me: SignedIn,
+    path: web::Path<String>,
+    form: Form,
+) -> Result<HttpResponse, WebError> {
+    me.check_csrf(&form)?;
+    me.caller.require(Role::Negotiator)?;
+    let installment_id = path.into_inner();
+    let deal_id = form.value("deal_id");
+    let mut errors = ValidationErrors::new();
+    let paid_on = chrono::NaiveDate::parse_from_str(form.value("paid_on").trim(), "%Y-%m-%d")
+        .map_err(|_| errors.push("paid_on", "must be a date such as 2027-01-15"))
+        .ok();
+    let failed = |errors: &ValidationErrors| json!({"errors": field_errors(errors, ""), "failed_installment": installment_id, "form": form.values()});
+    let Some(paid_on) = paid_on else {
+        return schedule_response(
+            &state,
+            &me,
+            deal_id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            failed(&errors),
+        )
+        .await;
+    };
+    let payment = NewPayment {
+        amount: form.value("amount").trim().to_string(),
+        paid_on,
+        reference: form.value("reference").trim().to_string(),
+    };
+    let (org, user, id) = (
+        me.caller.organization_id().to_string(),
+        me.caller.user_id().to_string(),
+        installment_id.clone(),
+    );
+    let recorded = state
+        .db
+        .run(move |conn| payments::record_payment(conn, &org, &user, &id, payment))
+        .await;
+    match recorded {
+        Ok(row) => Ok(redirect(&format!("/deals/{}/installments", row.deal_id))),
+        Err(DealError::Validation(errors)) => {
+            schedule_response(
+                &state,
+                &me,
+                deal_id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                failed(&errors),
+            )
+            .await
+        }
+        Err(DealError::Refused(refused)) => {
+            let errors = ValidationErrors::single("form", refused.to_string());
+            schedule_response(&state, &me, deal_id, StatusCode::CONFLICT, failed(&errors)).await
+        }
+        Err(DealError::Conflict { detail, .. }) => {
+            let errors = ValidationErrors::single("form", detail);
+            schedule_response(&state, &me, deal_id, StatusCode::CONFLICT, failed(&errors)).await
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 async fn statements(
@@ -700,6 +785,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/deals/{id}/installments", web::get().to(installments))
         .route("/deals/{id}/statements", web::get().to(statements))
         .route("/deals/{id}/{action}", web::post().to(act))
+        .route(
+            "/installments/{id}/payments",
+            web::post().to(record_payment),
+        )
         .route("/grants", web::get().to(grant_list))
         .route("/grants/{id}", web::get().to(grant_page))
         .route("/grants/{id}/tracks.csv", web::get().to(grant_tracks_csv));

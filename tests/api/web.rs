@@ -24,6 +24,7 @@ on_both_backends!(
     password_reset_and_invitation_pages_work_from_their_mails,
     the_stylesheet_is_served_by_the_binary_and_cacheable,
     a_catalog_is_created_imported_and_sliced_from_the_pages,
+    the_licensor_records_a_payment_on_the_schedule_page,
 );
 
 /// One visitor: a cookie jar over the test's client, redirects not followed (the tests
@@ -1104,4 +1105,110 @@ async fn a_catalog_is_created_imported_and_sliced_from_the_pages(backend: Backen
     let mut outsider = Visitor::new(&app);
     outsider.sign_in("owner@spotify.test").await;
     outsider.get(&catalog_path).await.assert(404);
+}
+
+async fn the_licensor_records_a_payment_on_the_schedule_page(backend: Backend) {
+    let m = market(backend, true).await;
+    let executed = m.executed(m.agreed(&terms(&m.slice_id)).await).await;
+    let id = executed["id"].as_str().unwrap();
+    let schedule = m
+        .app
+        .get(
+            &format!("/api/v1/deals/{id}/installments"),
+            Some(&m.licensor.access_token),
+        )
+        .await;
+    let first = schedule.assert_status(200)["installments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut licensee = Visitor::new(&m.app);
+    licensee.sign_in("owner@netease.test").await;
+    let theirs = licensee.get(&format!("/deals/{id}/installments")).await;
+    theirs.assert(200);
+    assert!(theirs.text.contains("3000000.00"));
+    assert!(
+        !theirs.text.contains("/payments\""),
+        "the licensee records nothing"
+    );
+
+    let mut licensor = Visitor::new(&m.app);
+    licensor.sign_in("owner@tme.test").await;
+    let page = licensor.get(&format!("/deals/{id}/installments")).await;
+    page.assert(200);
+    assert!(page
+        .text
+        .contains(&format!("action=\"/installments/{first}/payments\"")));
+    let csrf = page.csrf();
+    let too_much = licensor
+        .post(
+            &format!("/installments/{first}/payments"),
+            &[
+                ("csrf", &csrf),
+                ("deal_id", id),
+                ("amount", "9000000.00"),
+                ("paid_on", "2026-11-30"),
+                ("reference", "WIRE-1"),
+            ],
+        )
+        .await;
+    too_much.assert(422);
+    assert!(
+        too_much.text.contains(r#"id="e-amount1""#),
+        "the error sits on the amount of that installment"
+    );
+    licensor
+        .post(
+            &format!("/installments/{first}/payments"),
+            &[
+                ("csrf", &csrf),
+                ("deal_id", id),
+                ("amount", "1000000.00"),
+                ("paid_on", "2026-11-30"),
+                ("reference", "WIRE-1"),
+            ],
+        )
+        .await
+        .assert(303);
+    let schedule = m
+        .app
+        .get(
+            &format!("/api/v1/deals/{id}/installments"),
+            Some(&m.licensee.access_token),
+        )
+        .await;
+    let body = schedule.assert_status(200);
+    assert_eq!(body["installments"][0]["paid"], "1000000.00");
+    assert_eq!(
+        body["installments"][0]["payments"][0]["reference"],
+        "WIRE-1"
+    );
+    // Without the token: refused, nothing recorded.
+    licensor
+        .post(
+            &format!("/installments/{first}/payments"),
+            &[
+                ("deal_id", id),
+                ("amount", "1.00"),
+                ("paid_on", "2026-11-30"),
+                ("reference", "X"),
+            ],
+        )
+        .await
+        .assert(403);
+    let schedule = m
+        .app
+        .get(
+            &format!("/api/v1/deals/{id}/installments"),
+            Some(&m.licensee.access_token),
+        )
+        .await;
+    assert_eq!(
+        schedule.assert_status(200)["installments"][0]["payments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
