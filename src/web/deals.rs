@@ -682,18 +682,96 @@ async fn statements(
     me: SignedIn,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
+    statements_response(&state, &me, path.into_inner(), StatusCode::OK, json!({})).await
+}
+
+async fn statements_response(
+    state: &AppState,
+    me: &SignedIn,
+    id: String,
+    status: StatusCode,
+    extra: Value,
+) -> Result<HttpResponse, WebError> {
     let org = me.caller.organization_id().to_string();
-    let id = path.into_inner();
     let deal_id = id.clone();
-    let statements = state
+    let (statements, licensor) = state
         .db
-        .run(move |conn| deal_statement_views(conn, &org, &deal_id, None))
+        .run(move |conn| {
+            let views = deal_statement_views(conn, &org, &deal_id, None)?;
+            let licensor = deal_rows::find_deal_for_org(conn, &org, &deal_id)?
+                .is_some_and(|d| d.licensor_org_id == org);
+            Ok::<_, ApiError>((views, licensor))
+        })
         .await?;
-    Ok(me.page(
-        StatusCode::OK,
-        "statements.html",
-        json!({"deal_id": id, "statements": statements}),
-    ))
+    let mut context = json!({"deal_id": id, "statements": statements,
+        "can_review": licensor && me.caller.role.includes(Role::Negotiator)});
+    if let (Some(map), Value::Object(extra)) = (context.as_object_mut(), extra) {
+        map.extend(extra);
+    }
+    Ok(me.page(status, "statements.html", context))
+}
+
+/// The licensor confirms or disputes an issued statement (the same service as
+/// `POST /api/v1/statements/{id}/confirm|dispute`).
+async fn review_statement(
+    state: web::Data<AppState>,
+    me: SignedIn,
+    path: web::Path<(String, String)>,
+    form: Form,
+) -> Result<HttpResponse, WebError> {
+    me.check_csrf(&form)?;
+    let (statement_id, verb) = path.into_inner();
+    let deal_id = form.value("deal_id");
+    let (org, user, role) = (
+        me.caller.organization_id().to_string(),
+        me.caller.user_id().to_string(),
+        me.caller.role,
+    );
+    let reason = form.value("reason");
+    let id = statement_id.clone();
+    let done = match verb.as_str() {
+        "confirm" => {
+            state
+                .db
+                .run(move |conn| {
+                    crate::royalties::statements::confirm(conn, &org, &user, role, &id)
+                })
+                .await
+        }
+        "dispute" => {
+            state
+                .db
+                .run(move |conn| {
+                    crate::royalties::statements::dispute(conn, &org, &user, role, &id, &reason)
+                })
+                .await
+        }
+        _ => return Err(WebError::NotFound("action")),
+    };
+    match done.map_err(ApiError::from) {
+        Ok(_) => Ok(redirect(&format!("/deals/{deal_id}/statements"))),
+        Err(ApiError::Validation(errors)) => {
+            statements_response(
+                &state,
+                &me,
+                deal_id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"errors": field_errors(&errors, ""), "failed_statement": statement_id}),
+            )
+            .await
+        }
+        Err(ApiError::Conflict { detail, .. } | ApiError::Forbidden(detail)) => {
+            statements_response(
+                &state,
+                &me,
+                deal_id,
+                StatusCode::CONFLICT,
+                json!({"errors": {"form": detail}, "failed_statement": statement_id}),
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 // ---- grants -----------------------------------------------------------------------
@@ -789,6 +867,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/installments/{id}/payments",
             web::post().to(record_payment),
         )
+        .route("/statements/{id}/{verb}", web::post().to(review_statement))
         .route("/grants", web::get().to(grant_list))
         .route("/grants/{id}", web::get().to(grant_page))
         .route("/grants/{id}/tracks.csv", web::get().to(grant_tracks_csv));

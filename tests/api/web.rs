@@ -25,6 +25,7 @@ on_both_backends!(
     the_stylesheet_is_served_by_the_binary_and_cacheable,
     a_catalog_is_created_imported_and_sliced_from_the_pages,
     the_licensor_records_a_payment_on_the_schedule_page,
+    the_licensor_reviews_royalty_statements_on_their_page,
 );
 
 /// One visitor: a cookie jar over the test's client, redirects not followed (the tests
@@ -1211,4 +1212,85 @@ async fn the_licensor_records_a_payment_on_the_schedule_page(backend: Backend) {
             .len(),
         1
     );
+}
+
+async fn the_licensor_reviews_royalty_statements_on_their_page(backend: Backend) {
+    let m = market(backend, true).await;
+    let executed = m.executed(m.agreed(&terms(&m.slice_id)).await).await;
+    let id = executed["id"].as_str().unwrap();
+    let grant = executed["grant_id"].as_str().unwrap();
+    let csv = "territory,usage,licensed_streams,total_streams,gross_revenue,subscribers,isrc\nCN,interactive_streaming,1000000,50000000,2000000.00,100000,\n";
+    let response = m
+        .app
+        .client
+        .post(m.app.url(&format!(
+            "/api/v1/grants/{grant}/usage-reports?period_start=2027-01-01"
+        )))
+        .bearer_auth(&m.licensee.access_token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let report = TestApp::reply(response).await;
+    let statement = report.assert_status(201)["statements"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut licensee = Visitor::new(&m.app);
+    licensee.sign_in("owner@netease.test").await;
+    let theirs = licensee.get(&format!("/deals/{id}/statements")).await;
+    theirs.assert(200);
+    assert!(
+        theirs.text.contains("2027-01-01 to 2027-03-31"),
+        "{}",
+        theirs.text
+    );
+    assert!(
+        !theirs.text.contains("/confirm\""),
+        "the licensee does not review"
+    );
+
+    let mut licensor = Visitor::new(&m.app);
+    licensor.sign_in("owner@tme.test").await;
+    let page = licensor.get(&format!("/deals/{id}/statements")).await;
+    page.assert(200);
+    let csrf = page.csrf();
+    let empty = licensor
+        .post(
+            &format!("/statements/{statement}/dispute"),
+            &[("csrf", &csrf), ("deal_id", id), ("reason", " ")],
+        )
+        .await;
+    empty.assert(422);
+    assert!(
+        empty.text.contains(r#"id="e-reason""#),
+        "the reason is required, next to its field"
+    );
+    licensor
+        .post(
+            &format!("/statements/{statement}/confirm"),
+            &[("csrf", &csrf), ("deal_id", id)],
+        )
+        .await
+        .assert(303);
+    let api = m
+        .app
+        .get(
+            &format!("/api/v1/statements/{statement}"),
+            Some(&m.licensee.access_token),
+        )
+        .await;
+    // Confirmed with nothing payable (the 4,500.00 earned all recoups the 5,000,000.00
+    // advance): settled at once.
+    assert_eq!(api.assert_status(200)["status"], "paid");
+    // Confirming twice: the page says why, nothing changes.
+    let again = licensor
+        .post(
+            &format!("/statements/{statement}/confirm"),
+            &[("csrf", &csrf), ("deal_id", id)],
+        )
+        .await;
+    again.assert(409);
 }
