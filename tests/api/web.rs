@@ -26,6 +26,7 @@ on_both_backends!(
     a_catalog_is_created_imported_and_sliced_from_the_pages,
     the_licensor_records_a_payment_on_the_schedule_page,
     the_licensor_reviews_royalty_statements_on_their_page,
+    notifications_show_the_unread_count_and_settings_switch_mail_off,
 );
 
 /// One visitor: a cookie jar over the test's client, redirects not followed (the tests
@@ -1293,4 +1294,95 @@ async fn the_licensor_reviews_royalty_statements_on_their_page(backend: Backend)
         )
         .await;
     again.assert(409);
+}
+
+async fn notifications_show_the_unread_count_and_settings_switch_mail_off(backend: Backend) {
+    let m = market(backend, false).await;
+    let deal = m.open(&terms(&m.slice_id)).await;
+    m.act(&m.licensee.access_token, &deal, "submit", json!({}))
+        .await
+        .assert_status(200);
+    let unread = m
+        .app
+        .get(
+            "/api/v1/notifications/unread-count",
+            Some(&m.licensor.access_token),
+        )
+        .await
+        .assert_status(200)["unread"]
+        .as_i64()
+        .expect("an unread count");
+    assert!(unread > 0);
+
+    let mut licensor = Visitor::new(&m.app);
+    licensor.sign_in("owner@tme.test").await;
+    let feed = licensor.get("/notifications").await;
+    feed.assert(200);
+    assert!(
+        feed.text.contains(&format!(
+            "<span class=\"badge\" aria-label=\"{unread} unread\">{unread}</span>"
+        )),
+        "the header shows the unread count"
+    );
+    assert!(feed.text.contains(&format!("<p>{unread} unread.</p>")));
+    // Opening one marks it read and leads to its deal.
+    let action = feed
+        .text
+        .match_indices("action=\"")
+        .map(|(i, m)| {
+            feed.text[i + m.len()..]
+                .chars()
+                .take_while(|c| *c != '"')
+                .collect::<String>()
+        })
+        .find(|a| a.starts_with("/notifications/") && a.ends_with("/read"))
+        .expect("a notification to open");
+    let opened = licensor.post(&action, &[("csrf", &feed.csrf())]).await;
+    opened.assert(303);
+    assert_eq!(
+        opened.location(),
+        format!("/deals/{}", deal["id"].as_str().unwrap())
+    );
+    let all = licensor
+        .post("/notifications/read-all", &[("csrf", &feed.csrf())])
+        .await;
+    all.assert(303);
+    let feed = licensor.get("/notifications").await;
+    assert!(feed.text.contains("<p>0 unread.</p>"));
+    assert!(!feed.text.contains("class=\"badge\""));
+
+    let settings = licensor.get("/settings/notifications").await;
+    settings.assert(200);
+    assert!(settings.text.contains(r#"value="deal_countered" checked"#));
+    // Submitting with deal_countered unticked switches only it off.
+    let kinds: Vec<String> = settings
+        .text
+        .match_indices(r#"name="email" value=""#)
+        .map(|(i, m)| {
+            settings.text[i + m.len()..]
+                .chars()
+                .take_while(|c| *c != '"')
+                .collect()
+        })
+        .collect();
+    assert!(kinds.len() > 5, "{kinds:?}");
+    let csrf = settings.csrf();
+    let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+    for kind in kinds.iter().filter(|k| *k != "deal_countered") {
+        form.push(("email", kind.as_str()));
+    }
+    let saved = licensor.post("/settings/notifications", &form).await;
+    saved.assert(200);
+    assert!(saved.text.contains("Saved."));
+    assert!(saved.text.contains(r#"value="deal_countered">"#));
+    let api = m
+        .app
+        .get(
+            "/api/v1/me/notification-settings",
+            Some(&m.licensor.access_token),
+        )
+        .await;
+    let body = api.assert_status(200);
+    assert_eq!(body["email"]["deal_countered"], false);
+    assert_eq!(body["email"]["deal_submitted"], true);
 }
