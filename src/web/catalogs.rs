@@ -96,6 +96,21 @@ async fn create_catalog(
 ) -> Result<HttpResponse, WebError> {
     me.check_csrf(&form)?;
     me.caller.require(Role::Negotiator)?;
+    super::once::once_per_form(
+        &state,
+        me.caller.user_id(),
+        "/catalogs",
+        &form,
+        create_catalog_once(&state, &me, &form),
+    )
+    .await
+}
+
+async fn create_catalog_once(
+    state: &AppState,
+    me: &SignedIn,
+    form: &Form,
+) -> Result<HttpResponse, WebError> {
     let mut errors = ValidationErrors::new();
     let name = parse_display_name(&form.value("name"))
         .map_err(|m| errors.push("name", m))
@@ -109,8 +124,8 @@ async fn create_catalog(
     let usages = Usages::parse_list_at("usages", &form.all("usages"))
         .map_err(|e| errors.0.extend(e.0))
         .ok();
-    let start = date(&form, "holding_start", &mut errors);
-    let end = date(&form, "holding_end", &mut errors);
+    let start = date(form, "holding_start", &mut errors);
+    let end = date(form, "holding_end", &mut errors);
     if start.is_none() && !errors.0.iter().any(|e| e.field == "holding_start") {
         errors.push("holding_start", "is required");
     }
@@ -127,8 +142,8 @@ async fn create_catalog(
         (name, territories, usages, period)
     else {
         return catalog_list_response(
-            &state,
-            &me,
+            state,
+            me,
             StatusCode::UNPROCESSABLE_ENTITY,
             json!({"errors": field_errors(&errors, ""), "form": form.values(),
                    "form_usages": form.all("usages")}),

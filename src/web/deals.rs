@@ -623,6 +623,23 @@ async fn record_payment(
     me.check_csrf(&form)?;
     me.caller.require(Role::Negotiator)?;
     let installment_id = path.into_inner();
+    let path = format!("/installments/{installment_id}/payments");
+    super::once::once_per_form(
+        &state,
+        me.caller.user_id(),
+        &path,
+        &form,
+        record_payment_once(&state, &me, installment_id.clone(), &form),
+    )
+    .await
+}
+
+async fn record_payment_once(
+    state: &AppState,
+    me: &SignedIn,
+    installment_id: String,
+    form: &Form,
+) -> Result<HttpResponse, WebError> {
     let deal_id = form.value("deal_id");
     let mut errors = ValidationErrors::new();
     let paid_on = chrono::NaiveDate::parse_from_str(form.value("paid_on").trim(), "%Y-%m-%d")
@@ -631,8 +648,8 @@ async fn record_payment(
     let failed = |errors: &ValidationErrors| json!({"errors": field_errors(errors, ""), "failed_installment": installment_id, "form": form.values()});
     let Some(paid_on) = paid_on else {
         return schedule_response(
-            &state,
-            &me,
+            state,
+            me,
             deal_id,
             StatusCode::UNPROCESSABLE_ENTITY,
             failed(&errors),
@@ -657,8 +674,8 @@ async fn record_payment(
         Ok(row) => Ok(redirect(&format!("/deals/{}/installments", row.deal_id))),
         Err(DealError::Validation(errors)) => {
             schedule_response(
-                &state,
-                &me,
+                state,
+                me,
                 deal_id,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 failed(&errors),
@@ -667,11 +684,11 @@ async fn record_payment(
         }
         Err(DealError::Refused(refused)) => {
             let errors = ValidationErrors::single("form", refused.to_string());
-            schedule_response(&state, &me, deal_id, StatusCode::CONFLICT, failed(&errors)).await
+            schedule_response(state, me, deal_id, StatusCode::CONFLICT, failed(&errors)).await
         }
         Err(DealError::Conflict { detail, .. }) => {
             let errors = ValidationErrors::single("form", detail);
-            schedule_response(&state, &me, deal_id, StatusCode::CONFLICT, failed(&errors)).await
+            schedule_response(state, me, deal_id, StatusCode::CONFLICT, failed(&errors)).await
         }
         Err(other) => Err(other.into()),
     }

@@ -227,6 +227,23 @@ async fn open_deal(
 ) -> Result<HttpResponse, WebError> {
     me.check_csrf(&form)?;
     let offer_id = path.into_inner();
+    let path = format!("/offers/{offer_id}/deals");
+    super::once::once_per_form(
+        &state,
+        me.caller.user_id(),
+        &path,
+        &form,
+        open_deal_once(&state, &me, offer_id.clone(), &form),
+    )
+    .await
+}
+
+async fn open_deal_once(
+    state: &AppState,
+    me: &SignedIn,
+    offer_id: String,
+    form: &Form,
+) -> Result<HttpResponse, WebError> {
     let member = member(&me.caller);
     let rules = state.market_rules.clone();
     let name = form.optional("name");
@@ -239,8 +256,8 @@ async fn open_deal(
         Ok(opened) => Ok(redirect(&format!("/deals/{}", opened.deal.id))),
         Err(DealError::Validation(errors)) => {
             offer_response(
-                &state,
-                &me,
+                state,
+                me,
                 offer_id,
                 PageQuery {
                     limit: None,
@@ -259,8 +276,8 @@ async fn open_deal(
                 DealError::Database(db) => Err(db.into()),
                 _ => {
                     offer_response(
-                        &state,
-                        &me,
+                        state,
+                        me,
                         offer_id,
                         PageQuery {
                             limit: None,

@@ -13,6 +13,7 @@ pub mod deals;
 pub mod error;
 pub mod forms;
 pub mod market;
+pub mod once;
 pub mod pages;
 pub mod render;
 pub mod session;

@@ -71,6 +71,8 @@ impl SignedIn {
                 "organization": self.organization_name,
             },
             "csrf": self.csrf(),
+            // Fresh per render: the key of the page's creating forms (`web::once`).
+            "form_key": random_token(),
             "unread": self.unread,
         });
         if let (Some(target), Value::Object(extra)) = (context.as_object_mut(), extra) {

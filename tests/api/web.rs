@@ -27,6 +27,7 @@ on_both_backends!(
     the_licensor_records_a_payment_on_the_schedule_page,
     the_licensor_reviews_royalty_statements_on_their_page,
     notifications_show_the_unread_count_and_settings_switch_mail_off,
+    a_double_submitted_form_acts_once,
 );
 
 /// One visitor: a cookie jar over the test's client, redirects not followed (the tests
@@ -1385,4 +1386,76 @@ async fn notifications_show_the_unread_count_and_settings_switch_mail_off(backen
     let body = api.assert_status(200);
     assert_eq!(body["email"]["deal_countered"], false);
     assert_eq!(body["email"]["deal_submitted"], true);
+}
+
+async fn a_double_submitted_form_acts_once(backend: Backend) {
+    let m = market(backend, false).await;
+    let offer = publish_offer(&m, "CN streaming").await;
+    let mut licensee = Visitor::new(&m.app);
+    licensee.sign_in("owner@netease.test").await;
+    let page = licensee.get(&format!("/offers/{offer}")).await;
+    page.assert(200);
+    let marker = r#"name="form_key" value=""#;
+    let at = page.text.find(marker).expect("a form key") + marker.len();
+    let key: String = page.text[at..].chars().take_while(|c| *c != '"').collect();
+    let csrf = page.csrf();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("form_key", key.as_str()),
+        ("name", "From the offer"),
+    ];
+    let first = licensee
+        .post(&format!("/offers/{offer}/deals"), &form)
+        .await;
+    first.assert(303);
+    let second = licensee
+        .post(&format!("/offers/{offer}/deals"), &form)
+        .await;
+    second.assert(303);
+    assert_eq!(
+        first.location(),
+        second.location(),
+        "the same deal, replayed"
+    );
+    let deals = m
+        .app
+        .get("/api/v1/deals", Some(&m.licensee.access_token))
+        .await;
+    assert_eq!(
+        deals.assert_status(200)["items"].as_array().unwrap().len(),
+        1
+    );
+    // The same key with other values is refused; a fresh page opens another deal.
+    let other = [
+        ("csrf", csrf.as_str()),
+        ("form_key", key.as_str()),
+        ("name", "Another"),
+    ];
+    licensee
+        .post(&format!("/offers/{offer}/deals"), &other)
+        .await
+        .assert(400);
+    let fresh = licensee.get(&format!("/offers/{offer}")).await;
+    let at = fresh.text.find(marker).unwrap() + marker.len();
+    let new_key: String = fresh.text[at..].chars().take_while(|c| *c != '"').collect();
+    assert_ne!(new_key, key);
+    licensee
+        .post(
+            &format!("/offers/{offer}/deals"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("form_key", new_key.as_str()),
+                ("name", "Another"),
+            ],
+        )
+        .await
+        .assert(303);
+    let deals = m
+        .app
+        .get("/api/v1/deals", Some(&m.licensee.access_token))
+        .await;
+    assert_eq!(
+        deals.assert_status(200)["items"].as_array().unwrap().len(),
+        2
+    );
 }
