@@ -4,7 +4,7 @@
 # Serves a seeded database with a release build on loopback and drives it with wrk
 # from this (second) process: each endpoint for DURATION seconds at CONNECTIONS
 # connections, /health in the same run (before and after) for the ratio. Bounded:
-# every wrk run ends after DURATION seconds; the server is stopped at the end.
+# every wrk run ends after DURATION seconds (each after a WARMUP-second unrecorded run); the server is stopped at the end.
 # Opens one deal (organization 1 as licensee, from another organization's offer) for
 # the deal-room read. READ_CACHE_MIB=0 runs the same load with the read caches off.
 #
@@ -17,6 +17,7 @@ set -euo pipefail
 DB=${DB:?set DB to the seeded DATABASE_URL}
 PORT=${PORT:-18080}
 DURATION=${DURATION:-15}
+WARMUP=${WARMUP:-2}
 CONNECTIONS=${CONNECTIONS:-16}
 THREADS=${THREADS:-1}
 BIN=${BIN:-./target/release/cadenza}
@@ -68,6 +69,9 @@ DEAL=$(curl -fsS -H "$AUTH" -H 'content-type: application/json' -d "{\"offer_id\
 run() {
   local name=$1 path=$2
   local out
+  # A short unrecorded run first: the pool's connections, the first miss of each
+  # answer and the allocator settle before the measured run.
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -H "$AUTH" "$BASE$path" >/dev/null
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
     -H "$AUTH" "$BASE$path")
   local rps p50 p99 non2xx

@@ -165,6 +165,9 @@ impl Application {
                 .app_data(allowed_methods.clone())
                 .configure(api::configure)
                 .into_app()
+                // The web app's pages, at the root beside `/api/v1` (`docs/web.md`).
+                .app_data(web::FormConfig::default().limit(crate::web::forms::FORM_LIMIT))
+                .configure(crate::web::configure)
                 .service(
                     web::resource("/api/openapi.json")
                         .app_data(openapi_json.clone())

@@ -25,4 +25,5 @@ pub mod notifications;
 pub mod royalties;
 pub mod sweeper;
 pub mod telemetry;
+pub mod web;
 pub mod webhooks;

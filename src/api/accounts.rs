@@ -129,14 +129,14 @@ impl TryFrom<Invitation> for InvitationView {
     }
 }
 
-fn refresh_ttl(state: &AppState) -> TimeDelta {
+pub(crate) fn refresh_ttl(state: &AppState) -> TimeDelta {
     TimeDelta::seconds(i64::try_from(state.settings.refresh_token_ttl_secs).unwrap_or(i64::MAX / 4))
 }
 
 /// The client's IP address, the key of its login throttle. A forwarded value is taken
 /// only when it parses as an address (`203.0.113.7`, `[2001:db8::1]:443`): a header is
 /// client-controlled text and must not become an unbounded throttle key.
-fn client_address(req: &HttpRequest, trust_forwarded: bool) -> String {
+pub(crate) fn client_address(req: &HttpRequest, trust_forwarded: bool) -> String {
     if trust_forwarded {
         let forwarded = req.connection_info().realip_remote_addr().and_then(|raw| {
             raw.parse::<std::net::IpAddr>()

@@ -185,7 +185,11 @@ pub async fn list_catalogs(
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |c| c.id.clone(), |c| c)))
 }
 
-async fn owned_catalog(state: &AppState, caller: &Caller, id: String) -> Result<Catalog, ApiError> {
+pub(crate) async fn owned_catalog(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+) -> Result<Catalog, ApiError> {
     let org = caller.organization_id().to_string();
     state
         .db
@@ -244,8 +248,20 @@ pub(crate) struct ChannelReader {
 /// A reader of the request body for blocking code, and the future that feeds it:
 /// run both together (`futures_util::join!`).
 pub(crate) fn streamed_body(
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> (ChannelReader, impl std::future::Future<Output = ()>) {
+    streamed(payload)
+}
+
+/// [`streamed_body`] for any stream of chunks (the web app's upload is one part of a
+/// multipart form).
+pub(crate) fn streamed<S, E>(
+    mut payload: S,
+) -> (ChannelReader, impl std::future::Future<Output = ()>)
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, String>>(32);
     let reader = ChannelReader {
         chunks: rx,

@@ -77,7 +77,7 @@ impl From<DealError> for ApiError {
     }
 }
 
-fn member(caller: &Caller) -> Member {
+pub(crate) fn member(caller: &Caller) -> Member {
     Member {
         user_id: caller.user_id().to_string(),
         name: caller.user.name.clone(),
@@ -142,7 +142,10 @@ fn etag(version: i32) -> String {
     format!("\"{version}\"")
 }
 
-fn view(conn: &mut crate::db::DbConnection, detail: DealDetail) -> Result<DealView, DealError> {
+pub(crate) fn view(
+    conn: &mut crate::db::DbConnection,
+    detail: DealDetail,
+) -> Result<DealView, DealError> {
     let name_of = |conn: &mut crate::db::DbConnection, id: &str| -> Result<PartyView, DealError> {
         Ok(PartyView {
             organization_id: id.to_string(),
@@ -414,7 +417,7 @@ pub struct RevisionView {
     pub created_at: DateTime<Utc>,
 }
 
-fn revision_view(r: RevisionRow) -> Result<RevisionView, DealError> {
+pub(crate) fn revision_view(r: RevisionRow) -> Result<RevisionView, DealError> {
     Ok(RevisionView {
         terms: serde_json::from_str(&r.terms)
             .map_err(|e| crate::db::DbError::Corrupt(e.to_string()))?,
@@ -459,7 +462,7 @@ pub async fn list_revisions(
 /// ever name one of the licensor's slices (`terms.slice_id` is checked on every
 /// proposal), and a slice never changes once cut, so these are the tracks the current
 /// terms license.
-fn deal_slice(conn: &mut DbConnection, org: &str, id: &str) -> Result<Slice, ApiError> {
+pub(crate) fn deal_slice(conn: &mut DbConnection, org: &str, id: &str) -> Result<Slice, ApiError> {
     let deal = deal_rows::find_deal_for_org(conn, org, id)?.ok_or(DealError::NotFound("deal"))?;
     let revision = deal_rows::find_revision(conn, &deal.id, deal.revision)?
         .ok_or(DealError::NotFound("revision"))?;

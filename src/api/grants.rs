@@ -111,7 +111,7 @@ pub async fn list_grants(
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |g| g.id.clone(), |g| g)))
 }
 
-async fn party_grant(
+pub(crate) async fn party_grant(
     state: &AppState,
     caller: &Caller,
     id: String,
@@ -166,7 +166,7 @@ pub async fn grant_tracks(
 }
 
 /// A grant's frozen track set, with the number of the catalog its ids belong to.
-fn granted_set(
+pub(crate) fn granted_set(
     conn: &mut crate::db::DbConnection,
     grant: &GrantSummary,
 ) -> Result<(i64, TrackSet), ApiError> {
@@ -287,53 +287,61 @@ pub async fn schedule(
     let id = path.into_inner();
     let view = state
         .db
-        .run(move |conn| {
-            deal_rows::find_deal_for_org(conn, &org, &id)?.ok_or(DealError::NotFound("deal"))?;
-            let rows = deal_rows::installments_for_deal(conn, &id)?;
-            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-            let payments = deal_rows::payments_for_installments(conn, &ids)?;
-            let currency = rows
-                .first()
-                .map(|r| crate::db::stored::<Currency>("installments.currency", &r.currency))
-                .transpose()?;
-            let cancelled = InstallmentStatus::Cancelled.as_str();
-            let live = rows.iter().filter(|r| r.status != cancelled);
-            let total: i64 = live.clone().map(|r| r.amount_minor).sum();
-            let paid: i64 = rows.iter().map(|r| r.paid_minor).sum();
-            let balance: i64 = live.map(|r| r.amount_minor - r.paid_minor).sum();
-            let fmt = |minor: i64| {
-                currency
-                    .as_ref()
-                    .map_or_else(|| minor.to_string(), |c| money(c, minor))
-            };
-            let installments = rows
-                .into_iter()
-                .map(|r| {
-                    let mine = payments
-                        .iter()
-                        .filter(|p| p.installment_id == r.id)
-                        .map(|p| PaymentView {
-                            id: p.id.clone(),
-                            amount: fmt(p.amount_minor),
-                            paid_on: p.paid_on,
-                            reference: p.reference.clone(),
-                            recorded_by: p.recorded_by.clone(),
-                        })
-                        .collect();
-                    installment_view(r, mine)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok::<_, DealError>(ScheduleView {
-                deal_id: id,
-                currency: currency.map(|c| c.code().to_string()),
-                total: fmt(total),
-                paid: fmt(paid),
-                balance: fmt(balance),
-                installments,
-            })
-        })
+        .run(move |conn| schedule_view(conn, &org, id))
         .await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// The payment schedule of deal `id` as organization `org` may see it (404 for a deal it
+/// is not a party to); the web app's schedule page reads it here too.
+pub(crate) fn schedule_view(
+    conn: &mut crate::db::DbConnection,
+    org: &str,
+    id: String,
+) -> Result<ScheduleView, DealError> {
+    deal_rows::find_deal_for_org(conn, org, &id)?.ok_or(DealError::NotFound("deal"))?;
+    let rows = deal_rows::installments_for_deal(conn, &id)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let payments = deal_rows::payments_for_installments(conn, &ids)?;
+    let currency = rows
+        .first()
+        .map(|r| crate::db::stored::<Currency>("installments.currency", &r.currency))
+        .transpose()?;
+    let cancelled = InstallmentStatus::Cancelled.as_str();
+    let live = rows.iter().filter(|r| r.status != cancelled);
+    let total: i64 = live.clone().map(|r| r.amount_minor).sum();
+    let paid: i64 = rows.iter().map(|r| r.paid_minor).sum();
+    let balance: i64 = live.map(|r| r.amount_minor - r.paid_minor).sum();
+    let fmt = |minor: i64| {
+        currency
+            .as_ref()
+            .map_or_else(|| minor.to_string(), |c| money(c, minor))
+    };
+    let installments = rows
+        .into_iter()
+        .map(|r| {
+            let mine = payments
+                .iter()
+                .filter(|p| p.installment_id == r.id)
+                .map(|p| PaymentView {
+                    id: p.id.clone(),
+                    amount: fmt(p.amount_minor),
+                    paid_on: p.paid_on,
+                    reference: p.reference.clone(),
+                    recorded_by: p.recorded_by.clone(),
+                })
+                .collect();
+            installment_view(r, mine)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ScheduleView {
+        deal_id: id,
+        currency: currency.map(|c| c.code().to_string()),
+        total: fmt(total),
+        paid: fmt(paid),
+        balance: fmt(balance),
+        installments,
+    })
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -393,90 +393,158 @@ pub async fn browse_offers(
     claimed: Claimed,
     query: web::Query<BrowseQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let limit = PageQuery {
-        limit: query.limit,
-        cursor: None,
-    }
-    .limit()?;
-    if query.mine == Some(true) {
-        let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
-        let status = query.status.clone();
-        let (rows, views) = state
+    let browse = Browse::parse(&query)?;
+    if let Browse::Mine { .. } = browse {
+        // One's own offers, in any state: not a marketplace answer, never cached.
+        let page = state
             .db
             .run(move |conn| {
                 let viewer = claimed.resolve(conn)?.organization_id().to_string();
-                let mut rows = marketplace::list_own_offers(
-                    conn,
-                    &viewer,
-                    status.as_deref(),
-                    after.as_deref(),
-                    i64::from(limit) + 1,
-                )?;
-                let more = rows.len() > limit as usize;
-                rows.truncate(limit as usize);
-                let last = more.then(|| rows.last().map(|o| o.id.clone())).flatten();
-                Ok::<_, ApiError>((last, offer_views(conn, &viewer, rows)?))
+                browse.page(conn, &viewer)
             })
             .await?;
-        return Ok(HttpResponse::Ok().json(OfferPage {
-            items: views,
-            next_cursor: rows.map(|id| cursor_of(&id)),
-            total: None,
-            facets: None,
-        }));
+        return Ok(HttpResponse::Ok().json(page));
     }
-    let (filter, sort) = parse_filter(&query)?;
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(|c| parse_offer_cursor(c, sort))
-        .transpose()?;
-    let with_facets = query.facets.unwrap_or(true);
     let request = req.query_string().to_string();
     read_cache::market_answer(
         &state,
         View::Browse,
         claimed,
         request,
-        move |conn, viewer| {
-            let mut rows = marketplace::browse_offers(
-                conn,
-                viewer,
-                &filter,
-                sort,
-                cursor.as_ref(),
-                i64::from(limit) + 1,
-            )?;
-            let more = rows.len() > limit as usize;
-            rows.truncate(limit as usize);
-            let next_cursor = if more {
-                rows.last().map(|o| cursor_of(&offer_cursor_key(o, sort)))
-            } else {
-                None
-            };
-            let (total, facets) = if with_facets {
-                let f = marketplace::offer_facets_cached(conn, viewer, &filter, FACET_TOP)?;
-                (
-                    Some(f.total),
-                    Some(Facets {
-                        genre: facet_values(f.genre),
-                        label: facet_values(f.label),
-                        territory: facet_values(f.territory),
-                    }),
-                )
-            } else {
-                (None, None)
-            };
-            Ok::<_, ApiError>(OfferPage {
-                items: offer_views(conn, viewer, rows)?,
-                next_cursor,
-                total,
-                facets,
-            })
-        },
+        move |conn, viewer| browse.page(conn, viewer),
     )
     .await
+}
+
+/// One page of the marketplace as `viewer` sees it: what `GET /offers` answers, also
+/// rendered by the web app's marketplace page.
+pub(crate) async fn browse_page(
+    state: &AppState,
+    viewer: &str,
+    query: BrowseQuery,
+) -> Result<OfferPage, ApiError> {
+    let browse = Browse::parse(&query)?;
+    let viewer = viewer.to_string();
+    state.db.run(move |conn| browse.page(conn, &viewer)).await
+}
+
+/// A browse request, parsed once.
+enum Browse {
+    /// The caller's own offers, any state, newest first.
+    Mine {
+        after: Option<String>,
+        status: Option<String>,
+        limit: u32,
+    },
+    /// The marketplace as the caller sees it.
+    Market {
+        filter: OfferFilter,
+        sort: OfferSort,
+        cursor: Option<OfferCursor>,
+        limit: u32,
+        with_facets: bool,
+    },
+}
+
+impl Browse {
+    fn parse(query: &BrowseQuery) -> Result<Self, ApiError> {
+        let limit = PageQuery {
+            limit: query.limit,
+            cursor: None,
+        }
+        .limit()?;
+        if query.mine == Some(true) {
+            return Ok(Browse::Mine {
+                after: query.cursor.as_deref().map(decode_cursor).transpose()?,
+                status: query.status.clone(),
+                limit,
+            });
+        }
+        let (filter, sort) = parse_filter(query)?;
+        let cursor = query
+            .cursor
+            .as_deref()
+            .map(|c| parse_offer_cursor(c, sort))
+            .transpose()?;
+        Ok(Browse::Market {
+            filter,
+            sort,
+            cursor,
+            limit,
+            with_facets: query.facets.unwrap_or(true),
+        })
+    }
+
+    fn page(&self, conn: &mut DbConnection, viewer: &str) -> Result<OfferPage, ApiError> {
+        match self {
+            Browse::Mine {
+                after,
+                status,
+                limit,
+            } => {
+                let limit = *limit as usize;
+                let mut rows = marketplace::list_own_offers(
+                    conn,
+                    viewer,
+                    status.as_deref(),
+                    after.as_deref(),
+                    limit as i64 + 1,
+                )?;
+                let more = rows.len() > limit;
+                rows.truncate(limit);
+                let last = more.then(|| rows.last().map(|o| o.id.clone())).flatten();
+                Ok(OfferPage {
+                    items: offer_views(conn, viewer, rows)?,
+                    next_cursor: last.map(|id| cursor_of(&id)),
+                    total: None,
+                    facets: None,
+                })
+            }
+            Browse::Market {
+                filter,
+                sort,
+                cursor,
+                limit,
+                with_facets,
+            } => {
+                let limit = *limit as usize;
+                let mut rows = marketplace::browse_offers(
+                    conn,
+                    viewer,
+                    filter,
+                    *sort,
+                    cursor.as_ref(),
+                    limit as i64 + 1,
+                )?;
+                let more = rows.len() > limit;
+                rows.truncate(limit);
+                let next_cursor = if more {
+                    rows.last().map(|o| cursor_of(&offer_cursor_key(o, *sort)))
+                } else {
+                    None
+                };
+                let (total, facets) = if *with_facets {
+                    let f = marketplace::offer_facets_cached(conn, viewer, filter, FACET_TOP)?;
+                    (
+                        Some(f.total),
+                        Some(Facets {
+                            genre: facet_values(f.genre),
+                            label: facet_values(f.label),
+                            territory: facet_values(f.territory),
+                        }),
+                    )
+                } else {
+                    (None, None)
+                };
+                Ok(OfferPage {
+                    items: offer_views(conn, viewer, rows)?,
+                    next_cursor,
+                    total,
+                    facets,
+                })
+            }
+        }
+    }
 }
 
 /// One offer: the licensor sees it in any state; others only while it is open
@@ -497,14 +565,22 @@ pub async fn get_offer(
         View::Offer,
         claimed,
         id.clone(),
-        move |conn, viewer| {
-            let offer = marketplace::find_viewable_offer(conn, viewer, &id)?
-                .ok_or(ApiError::NotFound("offer"))?;
-            let mut views = offer_views(conn, viewer, vec![offer])?;
-            views.pop().ok_or(ApiError::NotFound("offer"))
-        },
+        move |conn, viewer| viewable_offer(conn, viewer, &id),
     )
     .await
+}
+
+/// The offer as `viewer` may see it (404 as for a missing one otherwise); the web app's
+/// offer page reads it here too.
+pub(crate) fn viewable_offer(
+    conn: &mut DbConnection,
+    viewer: &str,
+    id: &str,
+) -> Result<OfferView, ApiError> {
+    let offer =
+        marketplace::find_viewable_offer(conn, viewer, id)?.ok_or(ApiError::NotFound("offer"))?;
+    let mut views = offer_views(conn, viewer, vec![offer])?;
+    views.pop().ok_or(ApiError::NotFound("offer"))
 }
 
 // ---- the offered tracks -------------------------------------------------------------

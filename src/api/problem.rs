@@ -278,7 +278,8 @@ pub fn problem_for_framework_errors<B: MessageBody + 'static>(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with(PROBLEM_CONTENT_TYPE));
+        // Web pages (`crate::web`) answer their errors as pages a person reads.
+        .is_some_and(|ct| ct.starts_with(PROBLEM_CONTENT_TYPE) || ct.starts_with("text/html"));
     if is_problem {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }

@@ -494,20 +494,28 @@ pub async fn deal_statements(
     let period = query.period_start;
     let views = state
         .db
-        .run(move |conn| {
-            crate::db::deals::find_deal_for_org(conn, &org, &id)?
-                .ok_or(ApiError::NotFound("deal"))?;
-            let Some(grant) = crate::db::deals::find_grant_for_deal(conn, &id)? else {
-                return Ok::<_, ApiError>(Vec::new());
-            };
-            let rows = storage::statements_of(conn, &grant.id)?
-                .into_iter()
-                .filter(|s| period.is_none_or(|p| s.period_start == p))
-                .collect();
-            Ok(with_payments(conn, rows)?)
-        })
+        .run(move |conn| deal_statement_views(conn, &org, &id, period))
         .await?;
     Ok(HttpResponse::Ok().json(views))
+}
+
+/// The statements of deal `id` as organization `org` may see them (404 for a deal it is
+/// not a party to); the web app's statements page reads them here too.
+pub(crate) fn deal_statement_views(
+    conn: &mut crate::db::DbConnection,
+    org: &str,
+    id: &str,
+    period: Option<NaiveDate>,
+) -> Result<Vec<StatementView>, ApiError> {
+    crate::db::deals::find_deal_for_org(conn, org, id)?.ok_or(ApiError::NotFound("deal"))?;
+    let Some(grant) = crate::db::deals::find_grant_for_deal(conn, id)? else {
+        return Ok(Vec::new());
+    };
+    let rows = storage::statements_of(conn, &grant.id)?
+        .into_iter()
+        .filter(|s| period.is_none_or(|p| s.period_start == p))
+        .collect();
+    Ok(with_payments(conn, rows)?)
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

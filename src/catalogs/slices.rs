@@ -43,6 +43,22 @@ pub fn create(
     Ok((slice, result))
 }
 
+/// What `selector` would cut from one of the organization's catalogs, without storing
+/// anything: the track count a person sees before saving a slice (the web app's slice
+/// form). The same evaluation as [`create`].
+pub fn preview(
+    conn: &mut DbConnection,
+    postings: &PostingsCache,
+    organization_id: &str,
+    catalog_id: &str,
+    selector: &ValidatedSelector,
+) -> Result<SelectorResult, CatalogError> {
+    let catalog = catalogs::find_owned_catalog(conn, organization_id, catalog_id)?
+        .ok_or(CatalogError::NotFound("catalog"))?;
+    let index = catalogs::load_selector_index(conn, postings, catalog.no, selector)?;
+    Ok(evaluate(selector, &index))
+}
+
 /// A slice of `catalog` holding `tracks`, not yet stored. Rights are per
 /// recording, so the slice keeps its ISRCs too, and its content hash is over
 /// them: anyone can recompute it from the track list.

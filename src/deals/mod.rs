@@ -158,7 +158,7 @@ fn parse_terms(
 }
 
 /// The execution checks run as advice: what would stop this deal from executing today.
-fn advise(
+pub fn advise(
     conn: &mut DbConnection,
     licensor_org_id: &str,
     terms: &TermSheet,

@@ -22,4 +22,6 @@ mod rights;
 mod royalties;
 mod royalty_terms;
 mod statements;
+mod web;
+mod web_browser;
 mod webhooks;
