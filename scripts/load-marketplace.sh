@@ -74,16 +74,18 @@ run() {
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -H "$AUTH" "$BASE$path" >/dev/null
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
     -H "$AUTH" "$BASE$path")
-  local rps p50 p99 non2xx
+  local rps avg p50 p99 max non2xx
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  avg=$(echo "$out" | awk '$1=="Latency" {print $2; exit}')
+  max=$(echo "$out" | awk '$1=="Latency" {print $4; exit}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
-  printf '| %s | `%s` | %s | %s | %s | %s |\n' "$name" "$path" "$rps" "$p50" "$p99" "${non2xx:-0}"
+  printf '| %s | `%s` | %s | %s | %s | %s | %s | %s |\n' "$name" "$path" "$rps" "$avg" "$p50" "$p99" "$max" "${non2xx:-0}"
 }
 
-echo "| endpoint | path | requests/s | p50 | p99 | non-2xx |"
-echo "| --- | --- | --- | --- | --- | --- |"
+echo "| endpoint | path | requests/s | mean | p50 | p99 | max | non-2xx |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 run "health (baseline)" "/health"
 run "browse, first page + facets" "/api/v1/offers"
 run "browse, no facets" "/api/v1/offers?facets=false"
