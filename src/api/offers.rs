@@ -92,6 +92,16 @@ async fn create_offer_once(
     caller: Caller,
     body: CreateOffer,
 ) -> Result<Stored, ApiError> {
+    Stored::created(create_offer_view(&state, caller, body).await?)
+}
+
+/// Parses and creates the offer, as its author sees it; the web app's offer form posts
+/// here too.
+pub(crate) async fn create_offer_view(
+    state: &AppState,
+    caller: Caller,
+    body: CreateOffer,
+) -> Result<OfferView, ApiError> {
     let org = caller.organization_id().to_string();
     let started = Utc::now();
     let mut errors = ValidationErrors::new();
@@ -121,14 +131,13 @@ async fn create_offer_once(
     let author = caller.author();
     let postings = state.postings.clone();
     let rules = state.market_rules.clone();
-    let view = state
+    state
         .db
         .run(move |conn| {
             let offer = offers::create(conn, &postings, &rules, &author, input)?;
             one_view(conn, &author.organization_id, offer)
         })
-        .await?;
-    Stored::created(view)
+        .await
 }
 
 /// The view of one offer, as its author sees it.

@@ -92,7 +92,7 @@ fn diff_rows(old: &Value, new: &Value) -> Vec<Value> {
 // ---- the counter form -------------------------------------------------------------
 
 /// The counter form's fields, prefilled from terms.
-fn terms_form(terms: &Value) -> Value {
+pub(super) fn terms_form(terms: &Value) -> Value {
     let text = |field: &str| match terms.get(field) {
         Some(Value::String(s)) => s.clone(),
         _ => String::new(),
@@ -153,7 +153,7 @@ fn terms_form(terms: &Value) -> Value {
 }
 
 /// The counter form as posted, to show it again with its errors.
-fn posted_terms_form(form: &Form) -> Value {
+pub(super) fn posted_terms_form(form: &Form) -> Value {
     json!({
         "slice_id": form.value("slice_id"),
         "tracks_hash": form.value("tracks_hash"),
@@ -177,7 +177,7 @@ fn posted_terms_form(form: &Form) -> Value {
 
 /// Reads the counter form into terms; what cannot even be read is reported on its field
 /// (the deal service then checks every rule, as for the API).
-fn terms_from_form(form: &Form) -> Result<TermSheetInput, ValidationErrors> {
+pub(super) fn terms_from_form(form: &Form) -> Result<TermSheetInput, ValidationErrors> {
     let mut errors = ValidationErrors::new();
     let mut installments = Vec::new();
     for (n, line) in form

@@ -13,6 +13,7 @@ pub mod deals;
 pub mod error;
 pub mod forms;
 pub mod market;
+pub mod offers;
 pub mod once;
 pub mod pages;
 pub mod render;
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     catalogs::configure(cfg);
     session::configure(cfg);
     market::configure(cfg);
+    offers::configure(cfg);
     deals::configure(cfg);
     pages::configure(cfg);
 }

@@ -32,6 +32,7 @@ const PAGES: &[(&str, &str)] = &[
     page!("accept_invitation.html"),
     page!("marketplace.html"),
     page!("offer.html"),
+    page!("offer_new.html"),
     page!("deals.html"),
     page!("deal.html"),
     page!("grants.html"),

@@ -28,6 +28,7 @@ on_both_backends!(
     the_licensor_reviews_royalty_statements_on_their_page,
     notifications_show_the_unread_count_and_settings_switch_mail_off,
     a_double_submitted_form_acts_once,
+    a_slice_is_offered_from_its_catalog_page,
 );
 
 /// One visitor: a cookie jar over the test's client, redirects not followed (the tests
@@ -1458,4 +1459,104 @@ async fn a_double_submitted_form_acts_once(backend: Backend) {
         deals.assert_status(200)["items"].as_array().unwrap().len(),
         2
     );
+}
+
+/// The licensor offers its slice from the catalog page: the form is prefilled from the
+/// catalog's holding, terms the holding does not cover are refused next to their field
+/// (nothing created), and the offer created reaches the marketplace. Another
+/// organization cannot open the form of a slice that is not its own.
+async fn a_slice_is_offered_from_its_catalog_page(backend: Backend) {
+    let m = market(backend, false).await;
+    let mut owner = Visitor::new(&m.app);
+    owner.sign_in("owner@tme.test").await;
+    let catalog = owner.get(&format!("/catalogs/{}", m.catalog_id)).await;
+    let link = format!("/slices/{}/offer", m.slice_id);
+    assert!(
+        catalog.assert(200).text.contains(&link),
+        "the catalog page links to the offer form"
+    );
+    let form = owner.get(&link).await;
+    form.assert(200);
+    let at = form
+        .text
+        .find(r#"name="territories""#)
+        .expect("a territories field");
+    assert!(
+        form.text[at..].starts_with(r#"name="territories" type="text" value="CN, HK, MO, TW""#),
+        "prefilled from the holding: {}",
+        &form.text[at..at + 120]
+    );
+    let csrf = form.csrf();
+    let expires = (chrono::Utc::now() + chrono::Duration::days(20)).to_rfc3339();
+    let fields = |territories: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("slice_id", m.slice_id.clone()),
+            ("title", "CN streaming, from the pages".to_string()),
+            ("visibility", "public".to_string()),
+            ("expires_at", expires.clone()),
+            ("publish", "on".to_string()),
+            ("territories", territories.to_string()),
+            ("usages", "interactive_streaming".to_string()),
+            ("start_date", "2027-01-01".to_string()),
+            ("end_date", "2029-12-31".to_string()),
+            ("currency", "CNY".to_string()),
+            ("upfront_fee", "1000000.00".to_string()),
+            ("minimum_guarantee", "5000000.00".to_string()),
+            ("installments", "2027-01-15 6000000.00".to_string()),
+        ]
+    };
+    let as_pairs = |v: &Vec<(&'static str, String)>| -> Vec<(&'static str, String)> { v.clone() };
+    let refused_fields = as_pairs(&fields("CN, JP"));
+    let refused_form: Vec<(&str, &str)> = refused_fields
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let refused = owner.post(&link, &refused_form).await;
+    refused.assert(422);
+    let error_at = refused
+        .text
+        .find(r#"id="e-territories""#)
+        .expect("an error on the territories");
+    let field_at = refused
+        .text
+        .find(r#"id="f-territories""#)
+        .expect("the territories field");
+    assert!(
+        error_at > field_at && error_at - field_at < 600,
+        "the error sits next to its field"
+    );
+    let mine = m
+        .app
+        .get("/api/v1/offers?mine=true", Some(&m.licensor.access_token))
+        .await;
+    assert_eq!(
+        mine.assert_status(200)["items"].as_array().map(Vec::len),
+        Some(0),
+        "nothing created"
+    );
+
+    let good_fields = fields("CN");
+    let good: Vec<(&str, &str)> = good_fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let created = owner.post(&link, &good).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.text);
+    let offer_id = created
+        .location()
+        .trim_start_matches("/offers/")
+        .to_string();
+    let seen = m
+        .app
+        .get(
+            &format!("/api/v1/offers/{offer_id}"),
+            Some(&m.licensee.access_token),
+        )
+        .await;
+    let seen = seen.assert_status(200);
+    assert_eq!(seen["title"], "CN streaming, from the pages");
+    assert_eq!(seen["status"], "published");
+    owner.get(&format!("/offers/{offer_id}")).await.assert(200);
+
+    let mut outsider = Visitor::new(&m.app);
+    outsider.sign_in("owner@netease.test").await;
+    outsider.get(&link).await.assert(404);
 }
