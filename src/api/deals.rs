@@ -11,14 +11,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::caller::{Caller, Claimed};
 use super::catalogs::TrackView;
-use super::csv_export::{tracks_csv, TRACK_COLUMNS};
 use super::extract::parse_json;
 use super::idempotency::{self, Stored};
 use super::pagination::{Page, PageQuery};
 use super::problem::{ApiError, Problem};
 use super::read_cache::{self, View};
 use super::state::AppState;
-use super::track_lists::{slice_track_page, slice_track_set, TrackPageQuery, TrackPaging};
+use super::track_lists::{slice_csv, slice_track_page, TrackPageQuery, TrackPaging};
 use crate::db::accounts;
 use crate::db::catalogs::{self, Slice};
 use crate::db::deals::{self as deal_rows, RevisionRow};
@@ -514,21 +513,8 @@ pub async fn deal_tracks_csv(
 ) -> Result<HttpResponse, ApiError> {
     let org = caller.organization_id().to_string();
     let id = path.into_inner();
-    let (filename, catalog_no, set) = state
-        .db
-        .run(move |conn| {
-            let slice = deal_slice(conn, &org, &id)?;
-            let (catalog_no, set) = slice_track_set(conn, &slice)?;
-            Ok::<_, ApiError>((format!("deal-{id}.csv"), catalog_no, set))
-        })
-        .await?;
-    Ok(tracks_csv(
-        state.db.clone(),
-        catalog_no,
-        set,
-        TRACK_COLUMNS,
-        &filename,
-    ))
+    let filename = format!("deal-{id}.csv");
+    slice_csv(&state, filename, move |conn| deal_slice(conn, &org, &id)).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -9,7 +9,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::caller::{Caller, Claimed};
 use super::catalogs::TrackView;
-use super::csv_export::{tracks_csv, TRACK_COLUMNS};
 use super::extract::ApiJson;
 use super::idempotency::{self, Stored};
 use super::listings::{offer_views, request_views, OfferView, RequestView};
@@ -18,7 +17,7 @@ use super::pagination::{decode_cursor, Page, PageQuery};
 use super::problem::{ApiError, Problem};
 use super::read_cache::{self, View};
 use super::state::AppState;
-use super::track_lists::{slice_track_page, slice_track_set, TrackPageQuery, TrackPaging};
+use super::track_lists::{slice_csv, slice_track_page, TrackPageQuery, TrackPaging};
 use crate::db::catalogs::{self, Slice};
 use crate::db::marketplace::{self, FacetCount, Offer, OfferCursor, OfferFilter, OfferSort};
 use crate::db::DbConnection;
@@ -655,21 +654,11 @@ pub async fn offer_tracks_csv(
 ) -> Result<HttpResponse, ApiError> {
     let viewer = caller.organization_id().to_string();
     let id = path.into_inner();
-    let (filename, catalog_no, set) = state
-        .db
-        .run(move |conn| {
-            let slice = offered_slice(conn, &viewer, &id)?;
-            let (catalog_no, set) = slice_track_set(conn, &slice)?;
-            Ok::<_, ApiError>((format!("offer-{id}.csv"), catalog_no, set))
-        })
-        .await?;
-    Ok(tracks_csv(
-        state.db.clone(),
-        catalog_no,
-        set,
-        TRACK_COLUMNS,
-        &filename,
-    ))
+    let filename = format!("offer-{id}.csv");
+    slice_csv(&state, filename, move |conn| {
+        offered_slice(conn, &viewer, &id)
+    })
+    .await
 }
 
 // ---- matching -----------------------------------------------------------------------

@@ -5,9 +5,13 @@
 //! (the slice's owner, an offer's audience, a deal's or grant's parties); the CSV form of
 //! the same lists is `csv_export::tracks_csv`.
 
-use super::catalogs::{track_cursor, TrackView};
+use actix_web::HttpResponse;
 use serde::Deserialize;
 use utoipa::IntoParams;
+
+use super::catalogs::{track_cursor, TrackView};
+use super::csv_export::{tracks_csv, TRACK_COLUMNS};
+use super::state::AppState;
 
 use super::pagination::{encode_cursor, Page, DEFAULT_LIMIT};
 use super::problem::ApiError;
@@ -102,4 +106,31 @@ pub fn slice_track_page(
 ) -> Result<Page<TrackView>, ApiError> {
     let (catalog_no, set) = slice_track_set(conn, slice)?;
     track_page(conn, catalog_no, &set, paging)
+}
+
+/// Every track of the slice `find` returns — `find` decides who may read it, answering
+/// 404 otherwise — as a streamed CSV download named `filename` (offers and deals, in the
+/// API and the web app alike).
+pub async fn slice_csv<F>(
+    state: &AppState,
+    filename: String,
+    find: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<Slice, ApiError> + Send + 'static,
+{
+    let (catalog_no, set) = state
+        .db
+        .run(move |conn| {
+            let slice = find(conn)?;
+            slice_track_set(conn, &slice)
+        })
+        .await?;
+    Ok(tracks_csv(
+        state.db.clone(),
+        catalog_no,
+        set,
+        TRACK_COLUMNS,
+        &filename,
+    ))
 }

@@ -14,14 +14,14 @@ use serde_json::{json, Map, Value};
 use super::error::WebError;
 use super::forms::{field_errors, Form};
 use super::session::{redirect, SignedIn};
-use crate::api::csv_export::{tracks_csv, GRANT_COLUMNS, TRACK_COLUMNS};
+use crate::api::csv_export::{tracks_csv, GRANT_COLUMNS};
 use crate::api::deals::{deal_slice, member, revision_view, view, DealView};
 use crate::api::grants::{granted_set, party_grant, schedule_view, GrantView};
 use crate::api::pagination::{decode_cursor, encode_cursor, PageQuery};
 use crate::api::problem::ApiError;
 use crate::api::royalties::deal_statement_views;
 use crate::api::state::AppState;
-use crate::api::track_lists::{slice_track_set, track_page, TrackPageQuery, TrackPaging};
+use crate::api::track_lists::{slice_csv, track_page, TrackPageQuery, TrackPaging};
 use crate::db::deals as deal_rows;
 use crate::deals::payments::{self, NewPayment};
 use crate::deals::{self, DealError, Payload};
@@ -558,21 +558,8 @@ async fn deal_tracks_csv(
 ) -> Result<HttpResponse, WebError> {
     let org = me.caller.organization_id().to_string();
     let id = path.into_inner();
-    let (filename, catalog_no, set) = state
-        .db
-        .run(move |conn| {
-            let slice = deal_slice(conn, &org, &id)?;
-            let (catalog_no, set) = slice_track_set(conn, &slice)?;
-            Ok::<_, ApiError>((format!("deal-{id}.csv"), catalog_no, set))
-        })
-        .await?;
-    Ok(tracks_csv(
-        state.db.clone(),
-        catalog_no,
-        set,
-        TRACK_COLUMNS,
-        &filename,
-    ))
+    let filename = format!("deal-{id}.csv");
+    Ok(slice_csv(&state, filename, move |conn| deal_slice(conn, &org, &id)).await?)
 }
 
 async fn installments(

@@ -9,14 +9,13 @@ use super::deals::terms_rows;
 use super::error::WebError;
 use super::forms::{field_errors, Form};
 use super::session::{redirect, SignedIn};
-use crate::api::csv_export::{tracks_csv, TRACK_COLUMNS};
 use crate::api::deals::member;
 use crate::api::listings::offer_views;
 use crate::api::offers::{browse_page, offered_slice, viewable_offer, BrowseQuery};
 use crate::api::pagination::PageQuery;
 use crate::api::problem::ApiError;
 use crate::api::state::AppState;
-use crate::api::track_lists::{slice_track_page, slice_track_set, TrackPageQuery, TrackPaging};
+use crate::api::track_lists::{slice_csv, slice_track_page, TrackPageQuery, TrackPaging};
 use crate::deals::{self, DealError, Origin};
 use crate::domain::isrc::Isrc;
 
@@ -200,21 +199,11 @@ async fn offer_tracks_csv(
 ) -> Result<HttpResponse, WebError> {
     let viewer = me.caller.organization_id().to_string();
     let id = path.into_inner();
-    let (filename, catalog_no, set) = state
-        .db
-        .run(move |conn| {
-            let slice = offered_slice(conn, &viewer, &id)?;
-            let (catalog_no, set) = slice_track_set(conn, &slice)?;
-            Ok::<_, ApiError>((format!("offer-{id}.csv"), catalog_no, set))
-        })
-        .await?;
-    Ok(tracks_csv(
-        state.db.clone(),
-        catalog_no,
-        set,
-        TRACK_COLUMNS,
-        &filename,
-    ))
+    let filename = format!("offer-{id}.csv");
+    Ok(slice_csv(&state, filename, move |conn| {
+        offered_slice(conn, &viewer, &id)
+    })
+    .await?)
 }
 
 /// Opens a draft deal from the offer (the member's organization is the licensee, the
