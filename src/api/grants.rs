@@ -467,7 +467,19 @@ pub async fn availability(
     path: web::Path<String>,
     query: web::Query<AvailabilityQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    let org = caller.organization_id().to_string();
+    let view = availability_view(&state, org, path.into_inner(), query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// What of `org`'s catalog `id` could still be licensed with the rights `query` names
+/// (404 for another organization's catalog); the web app's catalog page asks it too.
+pub(crate) async fn availability_view(
+    state: &AppState,
+    org: String,
+    id: String,
+    query: AvailabilityQuery,
+) -> Result<AvailabilityView, ApiError> {
     let mut errors = ValidationErrors::new();
     let territories = Territories::parse_list_at("territories", &split_list(&query.territories))
         .map_err(|e| errors.0.extend(e.0))
@@ -491,9 +503,7 @@ pub async fn availability(
         limit: query.limit,
         cursor: query.cursor,
     })?;
-    let org = caller.organization_id().to_string();
-    let id = path.into_inner();
-    let view = state
+    state
         .db
         .run(move |conn| {
             let catalog = catalogs::find_owned_catalog(conn, &org, &id)?
@@ -506,8 +516,7 @@ pub async fn availability(
                 available_count: free.len(),
             })
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+        .await
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

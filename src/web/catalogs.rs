@@ -13,9 +13,11 @@ use super::error::WebError;
 use super::forms::{field_errors, Form};
 use super::session::{redirect, SignedIn};
 use crate::api::catalogs::{owned_catalog, streamed, CatalogView};
+use crate::api::grants::{availability_view, AvailabilityQuery};
 use crate::api::problem::ApiError;
 use crate::api::slices::SliceView;
 use crate::api::state::AppState;
+use crate::api::track_lists::{slice_track_page, TrackPageQuery, TrackPaging};
 use crate::db::catalogs;
 use crate::domain::account::parse_display_name;
 use crate::domain::isrc::Isrc;
@@ -438,12 +440,116 @@ async fn slice_form(
     .await
 }
 
+/// One of my slices with its tracks, paged.
+async fn slice_page(
+    state: web::Data<AppState>,
+    me: SignedIn,
+    path: web::Path<String>,
+    page: web::Query<TrackPageQuery>,
+) -> Result<HttpResponse, WebError> {
+    let paging = TrackPaging::parse(&page)?;
+    let org = me.caller.organization_id().to_string();
+    let id = path.into_inner();
+    let (slice, tracks) = state
+        .db
+        .run(move |conn| {
+            let slice =
+                catalogs::find_owned_slice(conn, &org, &id)?.ok_or(ApiError::NotFound("slice"))?;
+            let tracks = slice_track_page(conn, &slice, paging)?;
+            Ok::<_, ApiError>((slice, tracks))
+        })
+        .await?;
+    Ok(me.page(
+        StatusCode::OK,
+        "slice.html",
+        json!({
+            "slice": SliceView::try_from(slice)?,
+            "tracks": tracks,
+            "can_edit": me.caller.role.includes(Role::Negotiator),
+        }),
+    ))
+}
+
+/// The availability form of the catalog page, as typed.
+#[derive(serde::Deserialize)]
+struct AvailabilityForm {
+    territories: Option<String>,
+    usages: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    exclusive: Option<String>,
+}
+
+/// What of the catalog could still be licensed with the rights typed: the answer of
+/// `GET /api/v1/catalogs/{id}/availability`, on the catalog page.
+async fn availability(
+    state: web::Data<AppState>,
+    me: SignedIn,
+    path: web::Path<String>,
+    form: web::Query<AvailabilityForm>,
+) -> Result<HttpResponse, WebError> {
+    let form = form.into_inner();
+    let id = path.into_inner();
+    let typed = json!({
+        "territories": form.territories, "usages": form.usages, "start_date": form.start_date,
+        "end_date": form.end_date, "exclusive": form.exclusive,
+    });
+    let mut errors = ValidationErrors::new();
+    let mut day = |field: &str, value: &Option<String>| {
+        let value = value.as_deref().unwrap_or_default().trim();
+        NaiveDate::parse_from_str(value, "%Y-%m-%d")
+            .map_err(|_| errors.push(field, "must be a date such as 2027-01-01"))
+            .ok()
+    };
+    let (start, end) = (
+        day("start_date", &form.start_date),
+        day("end_date", &form.end_date),
+    );
+    let shown = |status, extra: Value| catalog_response(&state, &me, id.clone(), status, extra);
+    let (Some(start_date), Some(end_date)) = (start, end) else {
+        return shown(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"avail_form": typed, "avail_errors": field_errors(&errors, "")}),
+        )
+        .await;
+    };
+    let query = AvailabilityQuery {
+        territories: form.territories.clone().unwrap_or_default(),
+        usages: form.usages.clone().unwrap_or_default(),
+        start_date,
+        end_date,
+        exclusive: Some(form.exclusive.as_deref() == Some("true")),
+        limit: Some(20),
+        cursor: None,
+    };
+    let org = me.caller.organization_id().to_string();
+    match availability_view(&state, org, id.clone(), query).await {
+        Ok(view) => {
+            shown(
+                StatusCode::OK,
+                json!({"avail_form": typed, "availability": view}),
+            )
+            .await
+        }
+        Err(ApiError::Validation(errors)) => {
+            shown(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"avail_form": typed, "avail_errors": field_errors(&errors, "")}),
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/catalogs", web::get().to(catalog_list))
         .route("/catalogs", web::post().to(create_catalog))
         .route("/catalogs/{id}", web::get().to(catalog_page))
         .route("/catalogs/{id}/imports", web::post().to(import_upload))
-        .route("/catalogs/{id}/slices", web::post().to(slice_form));
+        .route("/catalogs/{id}/slices", web::post().to(slice_form))
+        .route("/catalogs/{id}/availability", web::get().to(availability))
+        .route("/slices/{id}", web::get().to(slice_page));
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ const PAGES: &[(&str, &str)] = &[
     page!("members.html"),
     page!("catalogs.html"),
     page!("catalog.html"),
+    page!("slice.html"),
 ];
 
 static ENVIRONMENT: LazyLock<Result<Environment<'static>, minijinja::Error>> =

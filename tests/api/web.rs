@@ -29,6 +29,7 @@ on_both_backends!(
     notifications_show_the_unread_count_and_settings_switch_mail_off,
     a_double_submitted_form_acts_once,
     a_slice_is_offered_from_its_catalog_page,
+    a_slice_shows_its_tracks_and_the_catalog_what_is_still_available,
 );
 
 /// One visitor: a cookie jar over the test's client, redirects not followed (the tests
@@ -1559,4 +1560,68 @@ async fn a_slice_is_offered_from_its_catalog_page(backend: Backend) {
     let mut outsider = Visitor::new(&m.app);
     outsider.sign_in("owner@netease.test").await;
     outsider.get(&link).await.assert(404);
+}
+
+/// The slice page lists the slice's tracks (what a signature commits to); the catalog
+/// page answers what could still be licensed, with a typed mistake shown beside its
+/// field; another organization gets 404 for both.
+async fn a_slice_shows_its_tracks_and_the_catalog_what_is_still_available(backend: Backend) {
+    let m = market(backend, false).await;
+    let mut owner = Visitor::new(&m.app);
+    owner.sign_in("owner@tme.test").await;
+    let slice = owner.get(&format!("/slices/{}?limit=10", m.slice_id)).await;
+    slice.assert(200);
+    assert!(
+        slice
+            .text
+            .contains(&format!("{} of 5,000 tracks", m.slice_tracks))
+            || slice.text.contains(&m.slice_tracks.to_string()),
+        "the slice's size"
+    );
+    assert_eq!(
+        slice.text.matches("<tr><td><code>").count(),
+        10,
+        "a page of ten tracks"
+    );
+    assert!(slice.text.contains(r#"rel="next""#), "a next page");
+
+    let path = format!("/catalogs/{}/availability", m.catalog_id);
+    let asked = owner
+        .get(&format!("{path}?territories=CN&usages=interactive_streaming&start_date=2027-01-01&end_date=2029-12-31&exclusive=true"))
+        .await;
+    asked.assert(200);
+    assert!(
+        asked.text.contains("<strong>5000</strong> of 5000 tracks"),
+        "nothing granted yet: {}",
+        &asked.text[asked.text.find("available-count").unwrap_or(0)..][..200]
+    );
+    let wrong = owner
+        .get(&format!("{path}?territories=XX&usages=interactive_streaming&start_date=2027-01-01&end_date=2029-12-31&exclusive=false"))
+        .await;
+    wrong.assert(422);
+    let error_at = wrong
+        .text
+        .find(r#"id="e-territories""#)
+        .expect("an error on the territories");
+    let field_at = wrong
+        .text
+        .find(r#"id="f-territories""#)
+        .expect("the territories field");
+    assert!(
+        error_at > field_at && error_at - field_at < 600,
+        "the error sits next to its field"
+    );
+
+    let mut outsider = Visitor::new(&m.app);
+    outsider.sign_in("owner@netease.test").await;
+    outsider
+        .get(&format!("/slices/{}", m.slice_id))
+        .await
+        .assert(404);
+    outsider
+        .get(&format!(
+            "{path}?territories=CN&usages=download&start_date=2027-01-01&end_date=2029-12-31"
+        ))
+        .await
+        .assert(404);
 }
