@@ -308,6 +308,10 @@ echo "ci: schemathesis ($backend): fuzzing $base/api/openapi.json ($max_examples
 # stops the fuzzer and the server) instead of after the whole run.
 set +e
 # Run from the scratch directory: Hypothesis leaves a `.hypothesis/` wherever it runs.
+# `filter_too_much` is a generation-efficiency health check, not an API check: the catalog
+# import's body may be XML or a tar (DDEX, docs/ddex.md), and schemathesis discards most of
+# the strings it draws for those media types because it cannot serialize them, which
+# trips the check for that one operation (its other media types are still fuzzed).
 (cd "$work" && exec "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$base/api/openapi.json" \
   --header "Authorization: Bearer $licensor" \
   --checks all \
@@ -318,6 +322,7 @@ set +e
   --seed "${SCHEMATHESIS_SEED:-1}" \
   --generation-database none \
   --request-timeout 30 \
+  --suppress-health-check filter_too_much \
   --continue-on-failure \
   --no-color \
   --report junit --report-dir "$report" \
