@@ -12,6 +12,18 @@ use super::problem::ApiError;
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 500;
 
+/// A page size asked for: 1 to `max` (400 on `limit` otherwise), `DEFAULT_LIMIT` when absent.
+pub fn checked_limit(limit: Option<u32>, max: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::BadRequest {
+            detail: format!("must be between 1 and {max}"),
+            field: Some("limit".into()),
+        }),
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
@@ -24,14 +36,7 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn limit(&self) -> Result<u32, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::BadRequest {
-                detail: format!("must be between 1 and {MAX_LIMIT}"),
-                field: Some("limit".into()),
-            }),
-        }
+        checked_limit(self.limit, MAX_LIMIT)
     }
 
     /// The decoded sort key to continue after, if any.

@@ -78,13 +78,24 @@ pub struct Stamp {
     pub valid_until: Option<NaiveDateTime>,
 }
 
+/// What an answer is cached under: built once per request, looked up, then stored.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
+pub struct Key {
     view: View,
     /// The caller's organization (and role, for a deal).
     viewer: String,
     /// What was asked: the path's id and the raw query string.
     request: String,
+}
+
+impl Key {
+    pub fn new(view: View, viewer: String, request: String) -> Self {
+        Self {
+            view,
+            viewer,
+            request,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -173,22 +184,10 @@ impl ReadCache {
     }
 
     /// The answer cached for exactly `stamp.version`, if it is still valid `now`.
-    pub fn get(
-        &self,
-        view: View,
-        viewer: &str,
-        request: &str,
-        stamp: Stamp,
-        now: NaiveDateTime,
-    ) -> Option<Bytes> {
+    pub fn get(&self, key: &Key, stamp: Stamp, now: NaiveDateTime) -> Option<Bytes> {
         let entries = self.entries.as_ref()?;
-        let key = Key {
-            view,
-            viewer: viewer.to_string(),
-            request: request.to_string(),
-        };
-        let counters = &self.counters[view.index()];
-        match entries.get(&key) {
+        let counters = &self.counters[key.view.index()];
+        match entries.get(key) {
             Some(entry)
                 if entry.stamp.version == stamp.version
                     && entry.stamp.valid_until.is_none_or(|until| now < until) =>
@@ -204,17 +203,14 @@ impl ReadCache {
     }
 
     /// Keeps an answer computed from the state of `stamp` (read before computing).
-    pub fn put(&self, view: View, viewer: String, request: String, stamp: Stamp, body: Bytes) {
+    pub fn put(&self, key: Key, stamp: Stamp, body: Bytes) {
         let Some(entries) = self.entries.as_ref() else {
             return;
         };
-        let weight = ENTRY_OVERHEAD_BYTES + (viewer.len() + request.len() + body.len()) as u64;
+        let weight =
+            ENTRY_OVERHEAD_BYTES + (key.viewer.len() + key.request.len() + body.len()) as u64;
         entries.insert(
-            Key {
-                view,
-                viewer,
-                request,
-            },
+            key,
             Entry {
                 stamp,
                 body,
@@ -254,13 +250,14 @@ where
     T: Serialize,
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError>,
 {
-    if let Some(body) = cache.get(view, &viewer, &request, stamp, crate::db::now()) {
+    let key = Key::new(view, viewer, request);
+    if let Some(body) = cache.get(&key, stamp, crate::db::now()) {
         return Ok(body);
     }
     let value = compute(conn)?;
     let body =
         Bytes::from(serde_json::to_vec(&value).map_err(|e| ApiError::Internal(e.to_string()))?);
-    cache.put(view, viewer, request, stamp, body.clone());
+    cache.put(key, stamp, body.clone());
     Ok(body)
 }
 
@@ -324,37 +321,47 @@ mod tests {
         let cache = ReadCache::new(1 << 20);
         let s = stamp(7, Some(at(12)));
         cache.put(
-            View::Browse,
-            "org".into(),
-            "q".into(),
+            Key::new(View::Browse, "org".into(), "q".into()),
             s,
             Bytes::from_static(b"A"),
         );
         assert_eq!(
-            cache.get(View::Browse, "org", "q", s, at(11)),
+            cache.get(&Key::new(View::Browse, "org".into(), "q".into()), s, at(11)),
             Some(Bytes::from_static(b"A"))
         );
         assert_eq!(
-            cache.get(View::Browse, "org", "q", stamp(8, Some(at(12))), at(11)),
+            cache.get(
+                &Key::new(View::Browse, "org".into(), "q".into()),
+                stamp(8, Some(at(12))),
+                at(11)
+            ),
             None
         );
         assert_eq!(
-            cache.get(View::Browse, "org", "q", s, at(12)),
+            cache.get(&Key::new(View::Browse, "org".into(), "q".into()), s, at(12)),
             None,
             "expired at its instant"
         );
         assert_eq!(
-            cache.get(View::Browse, "other", "q", s, at(11)),
+            cache.get(
+                &Key::new(View::Browse, "other".into(), "q".into()),
+                s,
+                at(11)
+            ),
             None,
             "per organization"
         );
         assert_eq!(
-            cache.get(View::Offer, "org", "q", s, at(11)),
+            cache.get(&Key::new(View::Offer, "org".into(), "q".into()), s, at(11)),
             None,
             "per view"
         );
         assert_eq!(
-            cache.get(View::Browse, "org", "q2", s, at(11)),
+            cache.get(
+                &Key::new(View::Browse, "org".into(), "q2".into()),
+                s,
+                at(11)
+            ),
             None,
             "per request"
         );
@@ -367,14 +374,16 @@ mod tests {
         let cache = ReadCache::new(1 << 20);
         let s = stamp(1, None);
         cache.put(
-            View::Deal,
-            "org|signer".into(),
-            "d".into(),
+            Key::new(View::Deal, "org|signer".into(), "d".into()),
             s,
             Bytes::from_static(b"D"),
         );
         assert!(cache
-            .get(View::Deal, "org|signer", "d", s, at(23))
+            .get(
+                &Key::new(View::Deal, "org|signer".into(), "d".into()),
+                s,
+                at(23)
+            )
             .is_some());
     }
 
@@ -383,12 +392,13 @@ mod tests {
         let cache = ReadCache::new(0);
         let s = stamp(1, None);
         cache.put(
-            View::Browse,
-            "o".into(),
-            "q".into(),
+            Key::new(View::Browse, "o".into(), "q".into()),
             s,
             Bytes::from_static(b"A"),
         );
-        assert_eq!(cache.get(View::Browse, "o", "q", s, at(1)), None);
+        assert_eq!(
+            cache.get(&Key::new(View::Browse, "o".into(), "q".into()), s, at(1)),
+            None
+        );
     }
 }

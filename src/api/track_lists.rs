@@ -13,7 +13,7 @@ use super::catalogs::{track_cursor, TrackView};
 use super::csv_export::{tracks_csv, TRACK_COLUMNS};
 use super::state::AppState;
 
-use super::pagination::{encode_cursor, Page, DEFAULT_LIMIT};
+use super::pagination::{checked_limit, encode_cursor, Page};
 use super::problem::ApiError;
 use crate::db::catalogs::{self, Slice};
 use crate::db::DbConnection;
@@ -46,16 +46,7 @@ impl TrackPaging {
     /// `limit` 1–1,000 (default 50; 400 on `limit` otherwise) and a cursor this API
     /// wrote (400 on `cursor` otherwise).
     pub fn parse(page: &TrackPageQuery) -> Result<Self, ApiError> {
-        let limit = match page.limit {
-            None => DEFAULT_LIMIT,
-            Some(n) if (1..=MAX_TRACKS_PER_PAGE).contains(&n) => n,
-            Some(_) => {
-                return Err(ApiError::BadRequest {
-                    detail: format!("must be between 1 and {MAX_TRACKS_PER_PAGE}"),
-                    field: Some("limit".into()),
-                })
-            }
-        };
+        let limit = checked_limit(page.limit, MAX_TRACKS_PER_PAGE)?;
         Ok(Self {
             limit: limit as usize,
             after: track_cursor(page.cursor.as_deref())?,

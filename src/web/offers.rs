@@ -16,17 +16,20 @@ use crate::api::marketplace::AudienceInput;
 use crate::api::offers::{create_offer_view, CreateOffer};
 use crate::api::problem::ApiError;
 use crate::api::state::AppState;
-use crate::db::catalogs::{self, Catalog, Slice};
+use crate::db::catalogs::{self, Slice};
 use crate::domain::role::Role;
+use crate::domain::terms::TermsContext;
 use crate::domain::usage::Usage;
 use crate::domain::ValidationErrors;
 
-/// The caller's slice and its catalog (404 for anyone else's, as in the API).
+/// The caller's slice (404 for anyone else's, as in the API) and what its catalog
+/// holds — its own holding, or the grant it was received through — as the API's offer
+/// validation reads it (`catalogs::terms_context`).
 async fn owned_slice(
     state: &AppState,
     me: &SignedIn,
     slice_id: String,
-) -> Result<(Slice, Catalog), WebError> {
+) -> Result<(Slice, TermsContext), WebError> {
     let org = me.caller.organization_id().to_string();
     state
         .db
@@ -35,21 +38,22 @@ async fn owned_slice(
                 .ok_or(ApiError::NotFound("slice"))?;
             let catalog = catalogs::find_catalog(conn, &slice.catalog_id)?
                 .ok_or(ApiError::NotFound("catalog"))?;
-            Ok::<_, ApiError>((slice, catalog))
+            let held = crate::catalogs::terms_context(conn, &catalog, &slice)?;
+            Ok::<_, ApiError>((slice, held))
         })
         .await
         .map_err(WebError::from)
 }
 
 /// The form's first values: the slice, and the widest terms its catalog holds.
-fn first_values(slice: &Slice, catalog: &Catalog) -> Value {
+fn first_values(slice: &Slice, held: &TermsContext) -> Value {
     let mut terms = terms_form(&json!({
         "slice_id": slice.id,
-        "tracks_hash": slice.content_hash,
-        "territories": serde_json::from_str::<Value>(&catalog.territories).unwrap_or(Value::Null),
-        "usages": serde_json::from_str::<Value>(&catalog.usages).unwrap_or(Value::Null),
-        "start_date": catalog.holding_start.to_string(),
-        "end_date": catalog.holding_end.to_string(),
+        "tracks_hash": held.tracks_hash,
+        "territories": held.territories,
+        "usages": held.usages,
+        "start_date": held.period.start.to_string(),
+        "end_date": held.period.end.to_string(),
         "currency": "USD",
     }));
     terms["title"] = json!(slice.name);
@@ -88,8 +92,8 @@ async fn offer_form(
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     me.caller.require(Role::Negotiator)?;
-    let (slice, catalog) = owned_slice(&state, &me, path.into_inner()).await?;
-    let values = first_values(&slice, &catalog);
+    let (slice, held) = owned_slice(&state, &me, path.into_inner()).await?;
+    let values = first_values(&slice, &held);
     Ok(form_page(
         &me,
         StatusCode::OK,
