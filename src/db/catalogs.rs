@@ -869,6 +869,47 @@ pub fn find_owned_slice(
         .optional()?)
 }
 
+/// What execution reads of a slice: not its sets, which are 5 MB at 1.5M
+/// tracks; its recordings are read through `slice_recordings` (and kept per node
+/// by content hash), its track ids only when a label override needs them.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = slices)]
+pub struct SliceHead {
+    pub id: String,
+    pub catalog_id: String,
+    pub organization_id: String,
+    pub track_count: i64,
+    /// SHA-256 over the slice's sorted ISRCs: names its recording set exactly.
+    pub content_hash: String,
+}
+
+pub fn find_owned_slice_head(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    id: &str,
+) -> Result<Option<SliceHead>, DbError> {
+    Ok(slices::table
+        .find(id)
+        .filter(slices::organization_id.eq(organization_id))
+        .select(SliceHead::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// A slice's track ids (roaring portable serialization).
+pub fn slice_bitmap(conn: &mut DbConnection, id: &str) -> Result<Vec<u8>, DbError> {
+    Ok(slices::table.find(id).select(slices::bitmap).first(conn)?)
+}
+
+/// A slice's recordings, decoded.
+pub fn slice_recordings(conn: &mut DbConnection, id: &str) -> Result<RecordingSet, DbError> {
+    let bytes: Option<Vec<u8>> = slices::table
+        .find(id)
+        .select(slices::recordings)
+        .first(conn)?;
+    decode_recordings(bytes.as_deref(), "slice", id)
+}
+
 pub fn list_slices(
     conn: &mut DbConnection,
     organization_id: &str,

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::{
     backing_losses, deal_events, deal_revisions, deal_signatures, deal_watchers, deals, grants,
-    installments, payments,
+    installments, payments, slices,
 };
 use super::{DbConnection, DbError};
 use crate::domain::grant::GrantStatus;
@@ -381,9 +381,9 @@ pub struct GrantRow {
     pub licensor_org_id: String,
     pub licensee_org_id: String,
     pub catalog_id: String,
+    /// The slice frozen at execution: its track set and recordings are the
+    /// grant's (read through `grant_tracks` and `grant_recordings`).
     pub slice_id: String,
-    /// The frozen track set (roaring portable serialization).
-    pub tracks: Vec<u8>,
     pub track_count: i64,
     pub tracks_hash: String,
     pub territories: String,
@@ -397,8 +397,6 @@ pub struct GrantRow {
     pub terminated_at: Option<NaiveDateTime>,
     pub termination_reason: Option<String>,
     pub created_at: NaiveDateTime,
-    /// The granted recordings (`RecordingSet` bytes); NULL only before the backfill.
-    pub recordings: Option<Vec<u8>>,
 }
 
 /// A grant without its track set: what conflict pre-filtering and listings need.
@@ -433,6 +431,20 @@ pub fn insert_grant(conn: &mut DbConnection, grant: &GrantRow) -> Result<(), DbE
     Ok(())
 }
 
+/// A grant's rights window: all the exclusivity check reads of its row (a
+/// signature meets a licensor's every overlapping grant, 1,000 at a time).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = grants)]
+pub struct GrantWindow {
+    pub id: String,
+    pub catalog_id: String,
+    pub territories: String,
+    pub usages: String,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub exclusive: bool,
+}
+
 /// Grants a licensor made, from any of its catalogs, whose dates meet `[start,
 /// end]` and where exclusivity matters (either side exclusive): the only ones that
 /// can conflict. Territories and usages are checked by the caller, before any
@@ -443,13 +455,13 @@ pub fn grants_overlapping(
     start: NaiveDate,
     end: NaiveDate,
     new_is_exclusive: bool,
-) -> Result<Vec<GrantSummary>, DbError> {
+) -> Result<Vec<GrantWindow>, DbError> {
     let mut query = grants::table
         .filter(grants::licensor_org_id.eq(licensor_org_id))
         .filter(grants::start_date.le(end))
         .filter(grants::end_date.ge(start))
         .order(grants::id.asc())
-        .select(GrantSummary::as_select())
+        .select(GrantWindow::as_select())
         .into_boxed();
     if !new_is_exclusive {
         query = query.filter(grants::exclusive.eq(true));
@@ -467,8 +479,9 @@ pub fn grant_recordings_many(
     for chunk in ids.chunks(200) {
         out.extend(
             grants::table
+                .inner_join(slices::table.on(slices::id.eq(grants::slice_id)))
                 .filter(grants::id.eq_any(chunk))
-                .select((grants::id, grants::recordings))
+                .select((grants::id, slices::recordings))
                 .load::<(String, Option<Vec<u8>>)>(conn)?,
         );
     }
@@ -484,8 +497,9 @@ pub fn grant_tracks_many(
     for chunk in ids.chunks(200) {
         out.extend(
             grants::table
+                .inner_join(slices::table.on(slices::id.eq(grants::slice_id)))
                 .filter(grants::id.eq_any(chunk))
-                .select((grants::id, grants::tracks))
+                .select((grants::id, slices::bitmap))
                 .load::<(String, Vec<u8>)>(conn)?,
         );
     }
@@ -494,8 +508,9 @@ pub fn grant_tracks_many(
 
 pub fn grant_tracks(conn: &mut DbConnection, grant_id: &str) -> Result<Vec<u8>, DbError> {
     Ok(grants::table
-        .find(grant_id)
-        .select(grants::tracks)
+        .inner_join(slices::table.on(slices::id.eq(grants::slice_id)))
+        .filter(grants::id.eq(grant_id))
+        .select(slices::bitmap)
         .first(conn)?)
 }
 
@@ -739,8 +754,9 @@ pub fn grant_recordings(
     grant_id: &str,
 ) -> Result<Option<Vec<u8>>, DbError> {
     Ok(grants::table
-        .find(grant_id)
-        .select(grants::recordings)
+        .inner_join(slices::table.on(slices::id.eq(grants::slice_id)))
+        .filter(grants::id.eq(grant_id))
+        .select(slices::recordings)
         .first(conn)?)
 }
 
@@ -789,9 +805,10 @@ pub fn received_grants(
     licensee_org_id: &str,
 ) -> Result<Vec<(GrantSummary, super::StoredRecordings)>, DbError> {
     Ok(grants::table
+        .inner_join(slices::table.on(slices::id.eq(grants::slice_id)))
         .filter(grants::licensee_org_id.eq(licensee_org_id))
         .filter(grants::status.eq(GrantStatus::Active.as_str()))
         .order(grants::id.asc())
-        .select((GrantSummary::as_select(), grants::recordings))
+        .select((GrantSummary::as_select(), slices::recordings))
         .load(conn)?)
 }

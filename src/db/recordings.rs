@@ -49,21 +49,17 @@ pub fn backfill(conn: &mut DbConnection) -> Result<Backfilled, DbError> {
         })?;
         done.slices += 1;
     }
-    let pending: Vec<(String, String, Vec<u8>)> = grants::table
-        .filter(grants::recordings.is_null())
-        .select((grants::id, grants::catalog_id, grants::tracks))
+    // A grant's recordings are its slice's (migration 000020); a grant written
+    // before recordings were kept still names its set by the old track-id hash.
+    let pending: Vec<(String, String)> = grants::table
+        .inner_join(slices::table.on(slices::id.eq(grants::slice_id)))
+        .filter(grants::tracks_hash.ne(slices::content_hash))
+        .select((grants::id, slices::content_hash))
         .load(conn)?;
-    for (id, catalog_id, tracks) in pending {
-        write_transaction(conn, |conn| {
-            let set = recordings_in(conn, &catalog_id, &tracks)?;
-            diesel::update(grants::table.find(&id))
-                .set((
-                    grants::recordings.eq(Some(set.to_bytes())),
-                    grants::tracks_hash.eq(set.content_hash()),
-                ))
-                .execute(conn)?;
-            Ok::<_, DbError>(())
-        })?;
+    for (id, content_hash) in pending {
+        diesel::update(grants::table.find(&id))
+            .set(grants::tracks_hash.eq(content_hash))
+            .execute(conn)?;
         done.grants += 1;
     }
     Ok(done)

@@ -303,7 +303,6 @@ diesel::table! {
         licensee_org_id -> Text,
         catalog_id -> Text,
         slice_id -> Text,
-        tracks -> Binary,
         track_count -> BigInt,
         tracks_hash -> Text,
         territories -> Text,
@@ -317,7 +316,6 @@ diesel::table! {
         terminated_at -> Nullable<Timestamp>,
         termination_reason -> Nullable<Text>,
         created_at -> Timestamp,
-        recordings -> Nullable<Binary>,
     }
 }
 
@@ -607,6 +605,9 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 diesel::allow_tables_to_appear_in_same_query!(webhook_endpoints, webhook_deliveries);
+
+// A grant's tracks and recordings are its frozen slice's (migration 2026-12-01-000020).
+diesel::allow_tables_to_appear_in_same_query!(grants, slices);
 
 diesel::table! {
     market_version (id) {

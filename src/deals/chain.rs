@@ -20,7 +20,7 @@ use std::collections::{HashSet, VecDeque};
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 
 use super::DealError;
-use crate::db::catalogs::{self, Catalog, Slice};
+use crate::db::catalogs::{self, Catalog};
 use crate::db::deals::{self, BackingLossRow, GrantSummary};
 use crate::db::holdings::{self, HoldingVersionRow};
 use crate::db::{new_id, stored, stored_json, DbConnection, DbError};
@@ -109,11 +109,11 @@ pub fn ended_backing(
     Ok(ended)
 }
 
-/// What backs `catalog` for a grant of `slice` (a slice of that catalog).
+/// What backs `catalog` for a grant of the slice `slice_id` (a slice of that catalog).
 pub fn backing(
     conn: &mut DbConnection,
     catalog: &Catalog,
-    slice: &Slice,
+    slice_id: &str,
 ) -> Result<Backing, DealError> {
     if let Some(grant_id) = &catalog.backing_grant_id {
         let grant = backing_grant(conn, grant_id)?;
@@ -136,7 +136,9 @@ pub fn backing(
             "catalog" => default = Some(holding),
             "label" => {
                 if slice_tracks.is_none() {
-                    slice_tracks = Some(catalogs::decode_set(&slice.bitmap)?);
+                    slice_tracks = Some(catalogs::decode_set(&catalogs::slice_bitmap(
+                        conn, slice_id,
+                    )?)?);
                 }
                 let label_tracks = catalogs::label_tracks(conn, catalog.no, &row.scope_key)?;
                 let mine = slice_tracks
@@ -273,13 +275,10 @@ pub fn holding_changed(
         let Some(slice) = catalogs::find_slice(conn, &grant.slice_id)? else {
             return Err(DbError::Corrupt(format!("grant {} has no slice", grant.id)).into());
         };
-        let backing = backing(conn, catalog, &slice)?;
+        let backing = backing(conn, catalog, &slice.id)?;
         let scope = GrantScope {
-            tracks: std::sync::Arc::new(catalogs::decode_recordings(
-                deals::grant_recordings(conn, &grant.id)?.as_deref(),
-                "grant",
-                &grant.id,
-            )?),
+            // The grant's recordings are its frozen slice's.
+            tracks: std::sync::Arc::new(slice.recording_set()?),
             territories: stored_json("grants.territories", &grant.territories)?,
             usages: stored_json("grants.usages", &grant.usages)?,
             period: Period::new(grant.start_date.max(today), grant.end_date)

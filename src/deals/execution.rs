@@ -12,12 +12,12 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 
 use super::{chain, DealError};
-use crate::db::catalogs::{self, Catalog, Slice};
+use crate::db::catalogs::{self, Catalog, Slice, SliceHead};
 use crate::db::deals::{self, DealRow, GrantRow, InstallmentRow};
 use crate::db::{grant_recordings_cache, new_id, DbConnection, DbError};
 use crate::domain::grant::{
-    blocking, blocks, conflict_report_within, GrantScope, GrantStatus, HoldingGap, RightsQuery,
-    CONFLICT_SAMPLE_SIZE,
+    blocking, blocks, conflict_report_on, shared_recordings, GrantScope, GrantStatus, HoldingGap,
+    RightsQuery, CONFLICT_SAMPLE_SIZE,
 };
 use crate::domain::installment::InstallmentStatus;
 use crate::domain::isrc::Isrc;
@@ -36,7 +36,7 @@ const UNION_THREADS: usize = 2;
 
 /// Everything execution needs, loaded once.
 pub struct Plan {
-    pub slice: Slice,
+    pub slice: SliceHead,
     pub catalog: Catalog,
     pub scope: GrantScope,
 }
@@ -132,16 +132,19 @@ pub fn licensor_slice(
     licensor_org_id: &str,
     slice_id: &str,
 ) -> Result<(Slice, Catalog), DealError> {
-    let not_found = || {
-        DealError::Validation(ValidationErrors::single(
-            "terms.slice_id",
-            "is not a slice of the licensor's catalogs",
-        ))
-    };
-    let slice =
-        catalogs::find_owned_slice(conn, licensor_org_id, slice_id)?.ok_or_else(not_found)?;
-    let catalog = catalogs::find_catalog(conn, &slice.catalog_id)?.ok_or_else(not_found)?;
+    let slice = catalogs::find_owned_slice(conn, licensor_org_id, slice_id)?
+        .ok_or_else(not_a_licensor_slice)?;
+    let catalog =
+        catalogs::find_catalog(conn, &slice.catalog_id)?.ok_or_else(not_a_licensor_slice)?;
     Ok((slice, catalog))
+}
+
+/// A slice of anyone else is reported on the field, exactly like a missing one.
+fn not_a_licensor_slice() -> DealError {
+    DealError::Validation(ValidationErrors::single(
+        "terms.slice_id",
+        "is not a slice of the licensor's catalogs",
+    ))
 }
 
 pub fn plan(
@@ -149,9 +152,16 @@ pub fn plan(
     licensor_org_id: &str,
     terms: &TermSheet,
 ) -> Result<Plan, DealError> {
-    let (slice, catalog) = licensor_slice(conn, licensor_org_id, terms.slice_id())?;
+    let slice = catalogs::find_owned_slice_head(conn, licensor_org_id, terms.slice_id())?
+        .ok_or_else(not_a_licensor_slice)?;
+    let catalog =
+        catalogs::find_catalog(conn, &slice.catalog_id)?.ok_or_else(not_a_licensor_slice)?;
+    // A slice's recordings never change: decoded once per node, by content hash.
+    let tracks = grant_recordings_cache::recordings_named(&slice.content_hash, || {
+        catalogs::slice_recordings(conn, &slice.id)
+    })?;
     let scope = GrantScope {
-        tracks: std::sync::Arc::new(slice.recording_set()?),
+        tracks,
         territories: terms.territories().clone(),
         usages: terms.usages().clone(),
         period: terms.period(),
@@ -295,7 +305,7 @@ pub fn available_tracks(
 /// exclusivity in SQL and by territories and usages here, so only the
 /// recording sets of grants that could conflict are loaded.
 pub fn check(conn: &mut DbConnection, plan: &Plan) -> Result<ExecutionReport, DealError> {
-    let backing = chain::backing(conn, &plan.catalog, &plan.slice)?;
+    let backing = chain::backing(conn, &plan.catalog, &plan.slice.id)?;
     let (holding_gaps, unheld) = match chain::shortfall(&backing, &plan.scope) {
         Some((tracks, gaps)) => (gaps, tracks),
         None => (Vec::new(), RecordingSet::new()),
@@ -303,11 +313,19 @@ pub fn check(conn: &mut DbConnection, plan: &Plan) -> Result<ExecutionReport, De
     let scope = &plan.scope;
     let existing = grants_that_could_collide(conn, &plan.catalog.organization_id, &scope.rights())?;
     let blocking = blocking(scope, existing.iter().map(|g| (g.id.as_str(), &g.scope)));
-    let union = grant_recordings_cache::union_of(blocking.iter().map(|(id, _)| *id), || {
-        let sets: Vec<&RecordingSet> = blocking.iter().map(|(_, g)| &*g.tracks).collect();
-        RecordingSet::union_of_parallel(&sets, UNION_THREADS)
-    });
-    let report = conflict_report_within(scope, blocking, &union);
+    // What the deal's recordings share with the blocking grants' is a function of
+    // sets that never change: kept per node, so the executing signature finds what
+    // the accept (or submit) already worked out against the same grants.
+    let shared = grant_recordings_cache::shared_with_union(
+        &plan.slice.content_hash,
+        blocking.iter().map(|(id, _)| *id),
+        || {
+            let sets: Vec<&RecordingSet> = blocking.iter().map(|(_, g)| &*g.tracks).collect();
+            RecordingSet::union_of_parallel(&sets, UNION_THREADS)
+        },
+        |union| shared_recordings(&scope.tracks, union),
+    );
+    let report = conflict_report_on(scope, blocking, &shared);
     let (conflicting_track_count, sample_isrcs, conflicting_grants) = match report {
         None => (0, Vec::new(), Vec::new()),
         Some(report) => {
@@ -370,10 +388,8 @@ pub fn execute(
         licensee_org_id: deal.licensee_org_id.clone(),
         catalog_id: plan.catalog.id.clone(),
         slice_id: plan.slice.id.clone(),
-        tracks: plan.slice.bitmap.clone(),
         track_count: plan.scope.tracks.len() as i64,
         tracks_hash: plan.slice.content_hash.clone(),
-        recordings: plan.slice.recordings.clone(),
         territories: serde_json::to_string(terms.territories())
             .map_err(|e| corrupt("territories", e))?,
         usages: serde_json::to_string(terms.usages()).map_err(|e| corrupt("usages", e))?,

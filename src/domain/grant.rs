@@ -187,14 +187,37 @@ pub fn conflict_report_within<K>(
     blocking: Vec<(K, &GrantScope)>,
     union_of_blocking: &RecordingSet,
 ) -> Option<ConflictReport<K>> {
-    // Disjointness is answered without building anything (the usual case).
-    if new.tracks.is_disjoint(union_of_blocking) {
+    conflict_report_on(
+        new,
+        blocking,
+        &shared_recordings(&new.tracks, union_of_blocking),
+    )
+}
+
+/// The recordings of `tracks` that `union_of_blocking` also has. Disjointness is
+/// answered without building anything (the usual case: empty).
+pub fn shared_recordings(tracks: &RecordingSet, union_of_blocking: &RecordingSet) -> RecordingSet {
+    if tracks.is_disjoint(union_of_blocking) {
+        RecordingSet::new()
+    } else {
+        tracks.intersection(union_of_blocking)
+    }
+}
+
+/// [`conflict_report_within`] given `shared`, the recordings of `new` that the
+/// union of the blocking grants has ([`shared_recordings`]), which a caller may
+/// have kept from an earlier check against the same grants.
+pub fn conflict_report_on<K>(
+    new: &GrantScope,
+    blocking: Vec<(K, &GrantScope)>,
+    shared: &RecordingSet,
+) -> Option<ConflictReport<K>> {
+    if shared.is_empty() {
         return None;
     }
-    let shared = new.tracks.intersection(union_of_blocking);
     let mut conflicts = Vec::new();
     for (key, grant) in blocking {
-        if let Some(c) = conflict_within(new, &shared, grant) {
+        if let Some(c) = conflict_within(new, shared, grant) {
             conflicts.push((key, c));
         }
     }

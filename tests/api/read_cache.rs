@@ -1,7 +1,8 @@
 //! The per-node read caches (`api::read_cache`): two nodes on one database never
 //! serve a stale marketplace or deal-room answer after a change made through the
 //! other node (withdrawal, expiry, a counter, execution), and `/metrics` counts
-//! hits and misses. On both backends.
+//! hits and misses. The exclusivity check's kept answers never let a node
+//! execute against a grant made through the other. On both backends.
 
 use chrono::{Duration, Utc};
 use reqwest::Method;
@@ -212,7 +213,88 @@ async fn two_nodes_never_serve_a_stale_deal_room(backend: Backend) {
     assert_eq!(etag, format!("\"{}\"", executed["version"]));
 }
 
+/// A deal action on `node`, at the deal's version.
+async fn act_on(node: &TestApp, token: &str, deal: &Value, action: &str, body: Value) -> Value {
+    let id = deal["id"].as_str().expect("an id");
+    let reply = node
+        .client
+        .post(node.url(&format!("/api/v1/deals/{id}/{action}")))
+        .bearer_auth(token)
+        .header("if-match", format!("\"{}\"", deal["version"]))
+        .json(&body)
+        .send()
+        .await
+        .expect("the node answers");
+    TestApp::reply(reply).await.assert_status(200).clone()
+}
+
+/// The exclusivity check keeps, per node, what a slice shares with the union of
+/// the grants it met (`db::grant_recordings_cache`). A grant executed through
+/// another node changes the grants met, so the first node's executing signature
+/// never rests on what it kept at accept.
+async fn two_nodes_never_execute_against_a_stale_exclusivity_check(backend: Backend) {
+    let m = market(backend, true).await;
+    let node_b = spawn_second_node(&m.app, backend).await;
+    let mut exclusive = terms(&m.slice_id);
+    exclusive["exclusive"] = json!(true);
+    // Agreed on node A: its accept ran the check and kept the answer (no conflict).
+    let first = m.agreed(&exclusive).await;
+    assert_eq!(first["advice"]["conflicting_track_count"], 0, "{first}");
+
+    // Another platform licenses the same tracks exclusively through node B.
+    let rival = node_b.register("Kugou", "owner@kugou.test").await;
+    let opened = node_b
+        .post(
+            "/api/v1/deals",
+            Some(&rival.access_token),
+            &json!({"counterparty_id": m.licensor.organization_id, "role": "licensee", "terms": exclusive}),
+        )
+        .await
+        .assert_status(201)
+        .clone();
+    let submitted = act_on(&node_b, &rival.access_token, &opened, "submit", json!({})).await;
+    let agreed = act_on(
+        &node_b,
+        &m.licensor.access_token,
+        &submitted,
+        "accept",
+        json!({}),
+    )
+    .await;
+    let hash = json!({"terms_hash": agreed["terms_hash"]});
+    let signed = act_on(&node_b, &rival.access_token, &agreed, "sign", hash.clone()).await;
+    let executed = act_on(&node_b, &m.licensor.access_token, &signed, "sign", hash).await;
+    assert_eq!(executed["state"], "executed");
+
+    // Node A's executing signature of the first deal meets that grant.
+    let hash = json!({"terms_hash": first["terms_hash"]});
+    let signed = m
+        .act(
+            &m.licensee_signer.access_token,
+            &first,
+            "sign",
+            hash.clone(),
+        )
+        .await
+        .assert_status(200)
+        .clone();
+    let refused = m
+        .act(&m.licensor_signer.access_token, &signed, "sign", hash)
+        .await;
+    let problem = refused.assert_status(409);
+    assert_eq!(
+        problem["conflict_report"]["conflicting_track_count"].as_i64(),
+        Some(m.slice_tracks),
+        "{problem}"
+    );
+    assert_eq!(
+        problem["conflict_report"]["conflicting_grants"][0]["grant_id"], executed["grant_id"],
+        "{problem}"
+    );
+}
+
 on_both_backends!(
     two_nodes_never_serve_a_withdrawn_or_expired_offer,
     two_nodes_never_serve_a_stale_deal_room,
+    two_nodes_never_execute_against_a_stale_exclusivity_check,
 );

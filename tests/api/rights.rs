@@ -858,10 +858,7 @@ async fn rows_written_before_recordings_are_backfilled_at_start(backend: Backend
             .execute(&mut conn)
             .unwrap();
         diesel::update(grants::table)
-            .set((
-                grants::recordings.eq(None::<Vec<u8>>),
-                grants::tracks_hash.eq("track-id hash"),
-            ))
+            .set(grants::tracks_hash.eq("track-id hash"))
             .execute(&mut conn)
             .unwrap();
     }
