@@ -275,7 +275,7 @@ fn write_copy_text(out: &mut dyn std::io::Write, rows: &[TrackRow]) -> std::io::
     out.flush()
 }
 
-fn escape_copy(out: &mut String, value: &str) {
+pub(crate) fn escape_copy(out: &mut String, value: &str) {
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

@@ -9,6 +9,8 @@
 //! recordings, at any depth, like any upstream end.
 
 use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
+use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use serde::Serialize;
@@ -16,9 +18,9 @@ use serde::Serialize;
 use super::{chain, DealError};
 use crate::db::audit::AuditEvent;
 use crate::db::catalogs::{Catalog, HoldingColumns};
-use crate::db::ern::{self as ern_db, ErnReleaseRow};
+use crate::db::ern::{self as ern_db, ErnReleaseRow, NewRecordingVersion};
 use crate::db::holdings::HoldingVersionRow;
-use crate::db::{new_id, DbConnection, DbError};
+use crate::db::{DbConnection, DbError};
 use crate::domain::isrc::Isrc;
 use crate::import::ern::DealHolding;
 
@@ -33,8 +35,8 @@ pub enum Delivery {
         created: NaiveDate,
         has_deals: bool,
         /// Its valid recordings (imported now or already in the catalog) and the
-        /// holding its deals give each.
-        tracks: Vec<(Isrc, Option<DealHolding>)>,
+        /// holding its deals give each (shared by the recordings it is the same for).
+        tracks: Vec<(Isrc, Option<Arc<DealHolding>>)>,
     },
     Purge {
         document: String,
@@ -69,10 +71,33 @@ pub struct DeliveredHoldings {
     pub grants_marked: u64,
 }
 
-/// One recording's holding as the deliveries leave it.
-#[derive(Clone, PartialEq)]
-struct State {
-    columns: HoldingColumns,
+/// A recording's holding as the deliveries leave it (`None`: no current override, or a
+/// removed one). Recordings given the same holding share one.
+type State = Option<Rc<HoldingColumns>>;
+
+/// A release as stored, with its recordings as ISRC keys.
+#[derive(Clone)]
+struct Known {
+    row: ErnReleaseRow,
+    recordings: Vec<i64>,
+}
+
+impl Known {
+    fn stored(row: ErnReleaseRow) -> Result<Self, DbError> {
+        let recordings = row
+            .isrc_list()?
+            .iter()
+            .map(|isrc| {
+                Isrc::parse(isrc).map(|i| i.key()).map_err(|e| {
+                    DbError::Corrupt(format!(
+                        "ern_releases.isrcs of {}: {isrc}: {e:?}",
+                        row.release_key
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { row, recordings })
+    }
 }
 
 fn columns_of(holding: &DealHolding) -> Result<HoldingColumns, DbError> {
@@ -89,12 +114,26 @@ fn columns_of(holding: &DealHolding) -> Result<HoldingColumns, DbError> {
     })
 }
 
-fn same(a: &HoldingColumns, b: &HoldingColumns) -> bool {
-    a.territories == b.territories
-        && a.usages == b.usages
-        && a.start_date == b.start_date
-        && a.end_date == b.end_date
-        && a.sublicensable == b.sublicensable
+/// Whether a stored version already says what `columns` say.
+fn same(stored: &HoldingVersionRow, columns: &HoldingColumns) -> bool {
+    stored.territories == columns.territories
+        && stored.usages == columns.usages
+        && stored.start_date == columns.start_date
+        && stored.end_date == columns.end_date
+        && stored.sublicensable == columns.sublicensable
+}
+
+/// Ends a recording's holding the day before `from`, if it runs past it.
+fn end(state: &mut HashMap<i64, State>, ended: &mut BTreeSet<i64>, key: i64, from: NaiveDate) {
+    let last_day = from - TimeDelta::days(1);
+    if let Some(Some(columns)) = state.get_mut(&key) {
+        if columns.end_date > last_day {
+            let columns = Rc::make_mut(columns);
+            columns.end_date = last_day;
+            columns.start_date = columns.start_date.min(last_day);
+            ended.insert(key);
+        }
+    }
 }
 
 /// Applies the deliveries of one import, in the caller's transaction.
@@ -121,53 +160,51 @@ pub fn apply(
         .collect();
     keys.sort();
     keys.dedup();
-    let mut releases: HashMap<String, Option<ErnReleaseRow>> =
+    let mut releases: HashMap<String, Option<Known>> =
         keys.iter().map(|k| (k.clone(), None)).collect();
     for row in ern_db::find_releases(conn, &catalog.id, &keys)? {
-        releases.insert(row.release_key.clone(), Some(row));
+        releases.insert(row.release_key.clone(), Some(Known::stored(row)?));
     }
     // What to store at the end: each release named as the last message leaves it.
     let mut touched: BTreeSet<String> = BTreeSet::new();
-    // Every recording concerned, with its current override.
-    let mut involved: BTreeSet<String> = BTreeSet::new();
-    for delivery in &deliveries {
-        if let Delivery::Release { tracks, .. } = delivery {
-            involved.extend(tracks.iter().map(|(isrc, _)| isrc.as_str().to_string()));
-        }
-    }
-    for row in releases.values().flatten() {
-        involved.extend(row.isrc_list()?);
-    }
-    let involved: Vec<String> = involved.into_iter().collect();
-    let current = ern_db::current_recording_overrides(conn, &catalog.id, &involved)?;
-    let mut state: HashMap<String, Option<State>> = current
-        .iter()
-        .map(|(isrc, row)| {
-            (
-                isrc.clone(),
-                (!row.removed).then(|| State {
-                    columns: row.columns(),
-                }),
-            )
-        })
-        .collect();
-    let mut ended: BTreeSet<String> = BTreeSet::new();
-    let mut set: BTreeSet<String> = BTreeSet::new();
-    let mut message_ids = Vec::new();
-
-    let end = |state: &mut HashMap<String, Option<State>>,
-               ended: &mut BTreeSet<String>,
-               isrc: &str,
-               from: NaiveDate| {
-        let last_day = from - TimeDelta::days(1);
-        if let Some(Some(s)) = state.get_mut(isrc) {
-            if s.columns.end_date > last_day {
-                s.columns.end_date = last_day;
-                s.columns.start_date = s.columns.start_date.min(last_day);
-                ended.insert(isrc.to_string());
+    // The current override of every recording concerned. A catalog without any (the
+    // first delivery of a catalog) needs no look-up.
+    let current: HashMap<i64, HoldingVersionRow> =
+        if ern_db::has_current_recording_overrides(conn, &catalog.id)? {
+            let mut involved: BTreeSet<i64> = BTreeSet::new();
+            for delivery in &deliveries {
+                if let Delivery::Release { tracks, .. } = delivery {
+                    involved.extend(tracks.iter().map(|(isrc, _)| isrc.key()));
+                }
             }
-        }
-    };
+            for known in releases.values().flatten() {
+                involved.extend(known.recordings.iter().copied());
+            }
+            let involved: Vec<String> = involved
+                .into_iter()
+                .filter_map(Isrc::from_key)
+                .map(Isrc::into_string)
+                .collect();
+            let mut current = HashMap::with_capacity(involved.len());
+            for (isrc, row) in ern_db::current_recording_overrides(conn, &catalog.id, &involved)? {
+                let key = Isrc::parse(&isrc)
+                    .map_err(|e| DbError::Corrupt(format!("holding override {}: {e:?}", row.id)))?
+                    .key();
+                current.insert(key, row);
+            }
+            current
+        } else {
+            HashMap::new()
+        };
+    let mut state: HashMap<i64, State> = current
+        .iter()
+        .map(|(key, row)| (*key, (!row.removed).then(|| Rc::new(row.columns()))))
+        .collect();
+    let mut ended: BTreeSet<i64> = BTreeSet::new();
+    let mut set: BTreeSet<i64> = BTreeSet::new();
+    let mut message_ids = Vec::new();
+    // The columns of the last holding seen: consecutive recordings (an album's) share it.
+    let mut last: Option<(Arc<DealHolding>, Rc<HoldingColumns>)> = None;
 
     for delivery in deliveries {
         match delivery {
@@ -180,49 +217,54 @@ pub fn apply(
                 ..
             } => {
                 message_ids.push(message_id.clone());
-                let isrcs: Vec<String> = tracks
-                    .iter()
-                    .map(|(isrc, _)| isrc.as_str().to_string())
-                    .collect();
-                let previous = match &release_key {
-                    Some(key) => releases.get(key).cloned().flatten(),
-                    None => None,
-                };
+                let recordings: Vec<i64> = tracks.iter().map(|(isrc, _)| isrc.key()).collect();
+                // Replaced below by what this message leaves.
+                let previous = release_key
+                    .as_ref()
+                    .and_then(|key| releases.get_mut(key))
+                    .and_then(Option::take);
                 if has_deals {
-                    for (isrc, holding) in &tracks {
-                        let isrc = isrc.as_str().to_string();
+                    for ((_, holding), &key) in tracks.iter().zip(&recordings) {
                         match holding {
                             Some(holding) => {
-                                state.insert(
-                                    isrc.clone(),
-                                    Some(State {
-                                        columns: columns_of(holding)?,
-                                    }),
-                                );
-                                ended.remove(&isrc);
-                                set.insert(isrc);
+                                let columns = match &last {
+                                    Some((seen, columns))
+                                        if Arc::ptr_eq(seen, holding) || **seen == **holding =>
+                                    {
+                                        columns.clone()
+                                    }
+                                    _ => {
+                                        let columns = Rc::new(columns_of(holding)?);
+                                        last = Some((holding.clone(), columns.clone()));
+                                        columns
+                                    }
+                                };
+                                state.insert(key, Some(columns));
+                                ended.remove(&key);
+                                set.insert(key);
                             }
                             // The new deals no longer cover it: its holding ends.
-                            None => end(&mut state, &mut ended, &isrc, created),
+                            None => end(&mut state, &mut ended, key, created),
                         }
                     }
                     // Recordings the release no longer contains.
                     if let Some(previous) = &previous {
-                        for isrc in previous.isrc_list()? {
-                            if !isrcs.contains(&isrc) {
-                                end(&mut state, &mut ended, &isrc, created);
+                        for &key in &previous.recordings {
+                            if !recordings.contains(&key) {
+                                end(&mut state, &mut ended, key, created);
                             }
                         }
                     }
                 } else if let Some(previous) = &previous {
                     // A deal-less update of a known release: a takedown.
                     outcome.releases_taken_down += 1;
-                    for isrc in previous.isrc_list()?.iter().chain(isrcs.iter()) {
-                        end(&mut state, &mut ended, isrc, created);
+                    for &key in previous.recordings.iter().chain(recordings.iter()) {
+                        end(&mut state, &mut ended, key, created);
                     }
                 }
                 if let Some(key) = release_key {
                     let taken_down = (!has_deals && previous.is_some()).then_some(created);
+                    let isrcs: Vec<&str> = tracks.iter().map(|(isrc, _)| isrc.as_str()).collect();
                     let row = ErnReleaseRow {
                         catalog_id: catalog.id.clone(),
                         release_key: key.clone(),
@@ -233,7 +275,7 @@ pub fn apply(
                         taken_down_on: taken_down,
                     };
                     touched.insert(key.clone());
-                    releases.insert(key, Some(row));
+                    releases.insert(key, Some(Known { row, recordings }));
                 }
             }
             Delivery::Purge {
@@ -245,7 +287,8 @@ pub fn apply(
                 element,
             } => {
                 message_ids.push(message_id);
-                let Some(Some(mut previous)) = releases.get(&release_key).cloned() else {
+                let Some(mut previous) = releases.get_mut(&release_key).and_then(Option::take)
+                else {
                     problems.push(DeliveryProblem {
                         document,
                         line,
@@ -258,11 +301,11 @@ pub fn apply(
                     continue;
                 };
                 outcome.releases_taken_down += 1;
-                for isrc in previous.isrc_list()? {
-                    end(&mut state, &mut ended, &isrc, created);
+                for &key in &previous.recordings {
+                    end(&mut state, &mut ended, key, created);
                 }
-                previous.taken_down_on = Some(created);
-                previous.delivered_at = at;
+                previous.row.taken_down_on = Some(created);
+                previous.row.delivered_at = at;
                 touched.insert(release_key.clone());
                 releases.insert(release_key, Some(previous));
             }
@@ -271,50 +314,60 @@ pub fn apply(
 
     let stored: Vec<ErnReleaseRow> = touched
         .iter()
-        .filter_map(|key| releases.get(key).cloned().flatten())
+        .filter_map(|key| releases.remove(key).flatten().map(|known| known.row))
         .collect();
     ern_db::save_releases(conn, &catalog.id, &stored)?;
 
-    // The versions to write: what changed against the stored current version.
-    let mut rows = Vec::new();
-    for isrc in set.union(&ended) {
-        let Some(Some(final_state)) = state.get(isrc) else {
+    // The versions to write: what changed against the stored current version (ISRC
+    // keys sort as the ISRCs do, so rows are written in ISRC order).
+    let mut changed: Vec<(Isrc, i32, Rc<HoldingColumns>)> = Vec::new();
+    let mut superseding: Vec<String> = Vec::new();
+    for key in set.union(&ended) {
+        let Some(Some(final_state)) = state.get(key) else {
             continue;
         };
-        let stored = current.get(isrc);
+        let stored = current.get(key);
         if let Some(stored) = stored {
-            if !stored.removed && same(&stored.columns(), &final_state.columns) {
+            if !stored.removed && same(stored, final_state) {
                 continue;
             }
         }
-        if ended.contains(isrc) {
+        if ended.contains(key) {
             outcome.holdings_ended += 1;
         } else {
             outcome.holdings_set += 1;
         }
-        let columns = final_state.columns.clone();
-        rows.push(HoldingVersionRow {
-            id: new_id(),
-            catalog_id: catalog.id.clone(),
-            scope: "recording".into(),
-            scope_key: isrc.clone(),
-            display: isrc.clone(),
-            version: stored.map_or(1, |s| s.version + 1),
-            territories: columns.territories,
-            usages: columns.usages,
-            start_date: columns.start_date,
-            end_date: columns.end_date,
-            sublicensable: columns.sublicensable,
-            removed: false,
-            changed_by: actor_user_id.map(str::to_string),
-            changed_at: at,
-            superseded_at: None,
-        });
+        let isrc = Isrc::from_key(*key)
+            .ok_or_else(|| DbError::Corrupt(format!("ISRC key {key} maps to no ISRC")))?;
+        if let Some(stored) = stored {
+            superseding.push(stored.scope_key.clone());
+        }
+        changed.push((
+            isrc,
+            stored.map_or(1, |s| s.version + 1),
+            final_state.clone(),
+        ));
     }
-    if rows.is_empty() {
+    if changed.is_empty() {
         return Ok((outcome, problems));
     }
-    ern_db::append_recording_versions(conn, &catalog.id, &rows, at)?;
+    let versions: Vec<NewRecordingVersion> = changed
+        .iter()
+        .map(|(isrc, version, columns)| NewRecordingVersion {
+            isrc: isrc.as_str(),
+            version: *version,
+            columns,
+        })
+        .collect();
+    let superseding: Vec<&str> = superseding.iter().map(String::as_str).collect();
+    ern_db::append_recording_versions(
+        conn,
+        &catalog.id,
+        actor_user_id,
+        &versions,
+        &superseding,
+        at,
+    )?;
     message_ids.truncate(100);
     AuditEvent::new("catalog.holding_delivered", "catalog", Some(&catalog.id))
         .by(Some(&catalog.organization_id), actor_user_id)

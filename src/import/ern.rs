@@ -6,14 +6,18 @@
 //! refused outright, so neither a billion-laughs nor an external entity can do
 //! anything; a message is bounded in bytes and in nesting depth. One message is
 //! held as a small element tree (at most [`MAX_MESSAGE_BYTES`]) while it is
-//! read; a batch streams message by message.
+//! read (its names and text borrowing the message's bytes); a batch streams
+//! message by message, parsed on a thread of its own at most 64 messages ahead
+//! of the import.
 //!
 //! The version is the ERN namespace of the root element. The field mapping looks
 //! elements up by their local names, which the versions share (`ISRC`,
 //! `DisplayArtist`, `GenreText`, `DealTerms`, ...), so one reader serves them all.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use quick_xml::events::Event;
@@ -67,8 +71,9 @@ pub struct Recording {
     pub element: String,
     /// The fields found; validation is the import pipeline's (`TrackInput::validate`).
     pub input: Result<TrackInput, Vec<PartProblem>>,
-    /// The rights the message's deals give on it (their union), if any deal covers it.
-    pub holding: Option<DealHolding>,
+    /// The rights the message's deals give on it (their union), if any deal covers it;
+    /// recordings in the same releases share one.
+    pub holding: Option<Arc<DealHolding>>,
 }
 
 /// The holding one or more ERN deals give on a recording.
@@ -110,34 +115,36 @@ pub struct ErnMessage {
 
 // ---- the element tree -----------------------------------------------------------
 
+/// An element of the message. Names and text borrow the message's bytes where they
+/// can (no escapes to resolve): a batch reads millions of elements.
 #[derive(Debug, Default)]
-struct Element {
-    name: String,
+struct Element<'a> {
+    name: Cow<'a, str>,
     attributes: Vec<(String, String)>,
-    text: String,
-    children: Vec<Element>,
+    text: Cow<'a, str>,
+    children: Vec<Element<'a>>,
     /// Byte offset of the start tag, for line numbers.
     offset: u64,
 }
 
-impl Element {
+impl<'a> Element<'a> {
     fn attr(&self, name: &str) -> Option<&str> {
         self.attributes
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
-    fn child(&self, name: &str) -> Option<&Element> {
+    fn child(&self, name: &str) -> Option<&Element<'a>> {
         self.children.iter().find(|c| c.name == name)
     }
-    fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+    fn children<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Element<'a>> + 's {
         self.children.iter().filter(move |c| c.name == name)
     }
     fn child_text(&self, name: &str) -> Option<&str> {
         self.child(name).map(|c| c.text.trim())
     }
     /// Every descendant with this name, depth first, document order.
-    fn descendants<'a>(&'a self, name: &str, out: &mut Vec<&'a Element>) {
+    fn descendants<'s>(&'s self, name: &str, out: &mut Vec<&'s Element<'a>>) {
         for c in &self.children {
             if c.name == name {
                 out.push(c);
@@ -145,12 +152,12 @@ impl Element {
             c.descendants(name, out);
         }
     }
-    fn all(&self, name: &str) -> Vec<&Element> {
+    fn all(&self, name: &str) -> Vec<&Element<'a>> {
         let mut out = Vec::new();
         self.descendants(name, &mut out);
         out
     }
-    fn first(&self, name: &str) -> Option<&Element> {
+    fn first(&self, name: &str) -> Option<&Element<'a>> {
         for c in &self.children {
             if c.name == name {
                 return Some(c);
@@ -162,17 +169,17 @@ impl Element {
         None
     }
     /// The path of a descendant, with 1-based positions among same-named siblings.
-    fn path_to(&self, target: *const Element, prefix: &str) -> Option<String> {
+    fn path_to(&self, target: *const Element<'a>, prefix: &str) -> Option<String> {
         let here = format!("{prefix}/{}", self.name);
         if std::ptr::eq(self, target) {
             return Some(here);
         }
         self.path_to_inner(target, &here)
     }
-    fn path_to_inner(&self, target: *const Element, here: &str) -> Option<String> {
+    fn path_to_inner(&self, target: *const Element<'a>, here: &str) -> Option<String> {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for c in &self.children {
-            let n = seen.entry(c.name.as_str()).or_insert(0);
+            let n = seen.entry(c.name.as_ref()).or_insert(0);
             *n += 1;
             let count = self.children.iter().filter(|o| o.name == c.name).count();
             let step = if count > 1 {
@@ -191,11 +198,32 @@ impl Element {
     }
 }
 
-fn local(name: &[u8]) -> String {
-    let name = String::from_utf8_lossy(name);
-    match name.rsplit_once(':') {
-        Some((_, local)) => local.to_string(),
-        None => name.into_owned(),
+/// The local part of a qualified name, borrowed from the message when it is UTF-8.
+fn local<'a>(input: &'a [u8], name: &[u8]) -> Cow<'a, str> {
+    fn local(name: &str) -> &str {
+        name.rsplit_once(':').map_or(name, |(_, local)| local)
+    }
+    match within(input, name).map(std::str::from_utf8) {
+        Some(Ok(name)) => Cow::Borrowed(local(name)),
+        _ => Cow::Owned(local(&String::from_utf8_lossy(name)).to_string()),
+    }
+}
+
+/// `part` as a slice of `input` (with `input`'s lifetime), if it lies within it: the
+/// reader's events over a slice point into the slice.
+fn within<'a>(input: &'a [u8], part: &[u8]) -> Option<&'a [u8]> {
+    let start = (part.as_ptr() as usize).checked_sub(input.as_ptr() as usize)?;
+    input
+        .get(start..start.checked_add(part.len())?)
+        .filter(|found| std::ptr::eq(found.as_ptr(), part.as_ptr()))
+}
+
+/// Appends text to an element's, borrowing when it is the first piece.
+fn push_text<'a>(text: &mut Cow<'a, str>, more: Cow<'a, str>) {
+    if text.is_empty() {
+        *text = more;
+    } else {
+        text.to_mut().push_str(&more);
     }
 }
 
@@ -232,14 +260,14 @@ pub fn read_bounded(input: impl Read) -> Result<Vec<u8>, MessageError> {
 }
 
 /// The root element and the namespace bound to its prefix.
-struct Document {
-    root: Element,
+struct Document<'a> {
+    root: Element<'a>,
     namespace: Option<String>,
     /// The root's qualified name, as written.
     root_qname: String,
 }
 
-fn parse_tree(bytes: &[u8]) -> Result<Document, MessageError> {
+fn parse_tree(bytes: &[u8]) -> Result<Document<'_>, MessageError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = quick_xml::Reader::from_reader(bytes);
     reader.config_mut().trim_text(true);
@@ -248,9 +276,8 @@ fn parse_tree(bytes: &[u8]) -> Result<Document, MessageError> {
     let mut root: Option<Element> = None;
     let mut namespace = None;
     let mut root_qname = String::new();
-    let mut buf = Vec::new();
     let fail = |reader: &quick_xml::Reader<&[u8]>, stack: &[Element], message: String| {
-        let path: Vec<&str> = stack.iter().map(|e| e.name.as_str()).collect();
+        let path: Vec<&str> = stack.iter().map(|e| e.name.as_ref()).collect();
         MessageError {
             line: line_at(bytes, reader.buffer_position()),
             element: if path.is_empty() {
@@ -262,7 +289,7 @@ fn parse_tree(bytes: &[u8]) -> Result<Document, MessageError> {
         }
     };
     loop {
-        let event = match reader.read_event_into(&mut buf) {
+        let event = match reader.read_event() {
             Ok(event) => event,
             Err(e) => {
                 return Err(fail(&reader, &stack, format!("malformed XML: {e}")));
@@ -291,7 +318,7 @@ fn parse_tree(bytes: &[u8]) -> Result<Document, MessageError> {
                     ));
                 }
                 let mut element = Element {
-                    name: local(start.name().as_ref()),
+                    name: local(bytes, start.name().as_ref()),
                     offset: reader.buffer_position(),
                     ..Element::default()
                 };
@@ -325,7 +352,7 @@ fn parse_tree(bytes: &[u8]) -> Result<Document, MessageError> {
                     .unescape()
                     .map_err(|e| fail(&reader, &stack, format!("malformed XML: {e}")))?;
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&text);
+                    push_text(&mut top.text, text);
                 } else if !text.trim().is_empty() {
                     return Err(fail(
                         &reader,
@@ -336,13 +363,13 @@ fn parse_tree(bytes: &[u8]) -> Result<Document, MessageError> {
             }
             Event::CData(data) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&String::from_utf8_lossy(&data));
+                    let data = String::from_utf8_lossy(&data).into_owned();
+                    push_text(&mut top.text, Cow::Owned(data));
                 }
             }
             Event::Eof => break,
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
         }
-        buf.clear();
     }
     if !stack.is_empty() {
         return Err(fail(
@@ -350,7 +377,7 @@ fn parse_tree(bytes: &[u8]) -> Result<Document, MessageError> {
             &stack,
             format!(
                 "malformed XML: the document ends inside <{}>",
-                stack.last().map_or("", |e| e.name.as_str())
+                stack.last().map_or("", |e| e.name.as_ref())
             ),
         ));
     }
@@ -366,7 +393,7 @@ fn parse_tree(bytes: &[u8]) -> Result<Document, MessageError> {
     })
 }
 
-fn close(stack: &mut Vec<Element>, root: &mut Option<Element>) {
+fn close<'a>(stack: &mut Vec<Element<'a>>, root: &mut Option<Element<'a>>) {
     if let Some(done) = stack.pop() {
         match stack.last_mut() {
             Some(parent) => parent.children.push(done),
@@ -504,7 +531,7 @@ pub fn open_end() -> NaiveDate {
 
 /// One release of the message: what it contains and the metadata tracks take.
 struct ReleaseInfo<'a> {
-    element: &'a Element,
+    element: &'a Element<'a>,
     resources: Vec<String>,
     label: Option<String>,
     genre: Option<String>,
@@ -535,7 +562,10 @@ fn genre_in(element: &Element) -> Option<String> {
         .map(str::to_string)
 }
 
-fn release_info<'a>(release: &'a Element, parties: &HashMap<String, String>) -> ReleaseInfo<'a> {
+fn release_info<'a>(
+    release: &'a Element<'a>,
+    parties: &HashMap<String, String>,
+) -> ReleaseInfo<'a> {
     let mut resources: Vec<String> = release
         .all("ReleaseResourceReference")
         .into_iter()
@@ -794,6 +824,10 @@ fn read_deal_terms(
     }))
 }
 
+/// The deals' union on the recordings of one set of releases: its earliest start (a
+/// fallback release date) and the holding it gives.
+type DealsUnion = (Option<NaiveDate>, Option<Arc<DealHolding>>);
+
 /// Reads one message.
 pub fn read_message(bytes: &[u8]) -> Result<ErnMessage, MessageError> {
     let document = parse_tree(bytes)?;
@@ -828,7 +862,7 @@ pub fn read_message(bytes: &[u8]) -> Result<ErnMessage, MessageError> {
     let created = header
         .and_then(|h| h.child_text("MessageCreatedDateTime"))
         .and_then(loose_date);
-    let kind = match root.name.as_str() {
+    let kind = match root.name.as_ref() {
         "NewReleaseMessage" => MessageKind::NewRelease,
         "PurgeReleaseMessage" => MessageKind::Purge,
         other => {
@@ -953,6 +987,9 @@ pub fn read_message(bytes: &[u8]) -> Result<ErnMessage, MessageError> {
         .map(|l| l.children("SoundRecording").collect())
         .unwrap_or_default();
     let many = sound_recordings.len() > 1;
+    // The deals' union for each set of containing releases, computed once: an album's
+    // recordings share one holding.
+    let mut unions: HashMap<Vec<usize>, DealsUnion> = HashMap::new();
     for (position, recording) in sound_recordings.iter().copied().enumerate() {
         // The path directly (searching the tree for each recording would be quadratic).
         let line = line_of(recording.offset);
@@ -969,26 +1006,33 @@ pub fn read_message(bytes: &[u8]) -> Result<ErnMessage, MessageError> {
             .child_text("ResourceReference")
             .unwrap_or("")
             .to_string();
-        let containing: Vec<&ReleaseInfo> = releases
+        let containing_at: Vec<usize> = releases
             .iter()
-            .filter(|r| r.resources.contains(&reference))
+            .enumerate()
+            .filter(|(_, r)| r.resources.contains(&reference))
+            .map(|(i, _)| i)
             .collect();
+        let containing: Vec<&ReleaseInfo> = containing_at.iter().map(|&i| &releases[i]).collect();
         // Metadata from the main release first, then any release holding the track.
         let from_releases = |pick: &dyn Fn(&ReleaseInfo) -> Option<String>| {
             main.into_iter()
                 .chain(containing.iter().copied())
                 .find_map(pick)
         };
-        let mut union = DealUnion::default();
-        for release in &containing {
-            if let Some(reference) = release.element.child_text("ReleaseReference") {
-                for deal in deals_by_release.get(reference).into_iter().flatten() {
-                    union.add(deal);
+        let (deal_start, holding) = unions
+            .entry(containing_at)
+            .or_insert_with(|| {
+                let mut union = DealUnion::default();
+                for release in &containing {
+                    if let Some(reference) = release.element.child_text("ReleaseReference") {
+                        for deal in deals_by_release.get(reference).into_iter().flatten() {
+                            union.add(deal);
+                        }
+                    }
                 }
-            }
-        }
-        let deal_start = union.start;
-        let holding = union.holding();
+                (union.start, union.holding().map(Arc::new))
+            })
+            .clone();
 
         let mut problems = Vec::new();
         let mut problem = |target: Option<&Element>, field: &str, message: String| {

@@ -39,9 +39,9 @@ fn file_error(e: MessageError) -> ImportError {
     ImportError::File { field, message }
 }
 
-pub(super) fn read_messages(
+pub(super) fn read_messages<'i>(
     run: &mut ImportRun,
-    input: impl BufRead,
+    input: impl BufRead + Send + 'i,
     format: ImportFormat,
     today: NaiveDate,
     progress: &mut (dyn Progress + Send),
@@ -65,57 +65,100 @@ pub(super) fn read_messages(
         .fill_buf()
         .map_err(|e| ImportError::Read(e.to_string()))?
         .starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read> = if gzip {
+    let reader: Box<dyn Read + Send + 'i> = if gzip {
         Box::new(flate2::bufread::GzDecoder::new(buffered))
     } else {
         Box::new(buffered)
     };
-    let mut archive = tar::Archive::new(reader);
+    // A second thread reads and parses the messages while this one validates and
+    // numbers their recordings (and a third writes them): the XML is most of the work.
+    std::thread::scope(|scope| {
+        let (sender, parsed) = std::sync::mpsc::sync_channel(PARSED_AHEAD);
+        scope.spawn(move || parse_archive(reader, sender));
+        let mut messages = 0u64;
+        // Returning early drops the receiver, which stops the parser at its next message.
+        for item in parsed {
+            let (name, message) = item?;
+            messages += 1;
+            match message {
+                Ok(message) => take_message(run, Some(&name), message, today)?,
+                // In a batch, an unusable message is reported and the others go on.
+                Err(e) => run.reject_at(
+                    e.line,
+                    Some(&Location {
+                        document: Some(name),
+                        element: e.element,
+                    }),
+                    vec![("message".into(), e.message)],
+                ),
+            }
+            if messages % 100 == 0 {
+                progress.advance(read_so_far(), run.rows_seen);
+            }
+        }
+        progress.advance(read_so_far(), run.rows_seen);
+        if messages == 0 {
+            return Err(ImportError::File {
+                field: "body".into(),
+                message:
+                    "the archive holds no .xml file: a batch is a tar (or .tar.gz) of ERN messages"
+                        .into(),
+            });
+        }
+        Ok(())
+    })
+}
+
+/// Parsed messages the parsing thread may be ahead of the import by.
+const PARSED_AHEAD: usize = 64;
+
+/// One message of an archive: its name and what it reads as.
+type Parsed = (String, Result<ErnMessage, MessageError>);
+
+/// The parsing thread: every `.xml` file of the archive, read, in archive order; an
+/// archive that cannot be read ends the list with its error.
+fn parse_archive(
+    reader: Box<dyn Read + Send + '_>,
+    parsed: std::sync::mpsc::SyncSender<Result<Parsed, ImportError>>,
+) {
     let archive_error =
         |e: std::io::Error| ImportError::Read(format!("the archive could not be read as tar: {e}"));
-    let mut messages = 0u64;
-    for entry in archive.entries().map_err(archive_error)? {
-        let entry = entry.map_err(archive_error)?;
-        if !entry.header().entry_type().is_file() {
-            continue;
+    let mut archive = tar::Archive::new(reader);
+    let entries = match archive.entries() {
+        Ok(entries) => entries,
+        Err(e) => {
+            let _ = parsed.send(Err(archive_error(e)));
+            return;
         }
-        let name = entry
-            .path()
-            .map_err(archive_error)?
-            .to_string_lossy()
-            .into_owned();
-        let file_name = name.rsplit('/').next().unwrap_or(&name);
-        // Archivers' metadata (macOS `._` files) and non-XML files are not messages.
-        if !file_name.to_ascii_lowercase().ends_with(".xml") || file_name.starts_with("._") {
-            continue;
-        }
-        messages += 1;
-        match ern::read_bounded(entry).and_then(|content| ern::read_message(&content)) {
-            Ok(message) => take_message(run, Some(&name), message, today)?,
-            // In a batch, an unusable message is reported and the others go on.
-            Err(e) => run.reject_at(
-                e.line,
-                Some(&Location {
-                    document: Some(name.clone()),
-                    element: e.element,
-                }),
-                vec![("message".into(), e.message)],
-            ),
-        }
-        if messages % 100 == 0 {
-            progress.advance(read_so_far(), run.rows_seen);
-        }
-    }
-    progress.advance(read_so_far(), run.rows_seen);
-    if messages == 0 {
-        return Err(ImportError::File {
-            field: "body".into(),
-            message:
-                "the archive holds no .xml file: a batch is a tar (or .tar.gz) of ERN messages"
-                    .into(),
+    };
+    for entry in entries {
+        let item = entry.map_err(archive_error).and_then(|entry| {
+            if !entry.header().entry_type().is_file() {
+                return Ok(None);
+            }
+            let name = entry
+                .path()
+                .map_err(archive_error)?
+                .to_string_lossy()
+                .into_owned();
+            let file_name = name.rsplit('/').next().unwrap_or(&name);
+            // Archivers' metadata (macOS `._` files) and non-XML files are not messages.
+            if !file_name.to_ascii_lowercase().ends_with(".xml") || file_name.starts_with("._") {
+                return Ok(None);
+            }
+            let message = ern::read_bounded(entry).and_then(|content| ern::read_message(&content));
+            Ok(Some((name, message)))
         });
+        let item = match item {
+            Ok(None) => continue,
+            Ok(Some(message)) => Ok(message),
+            Err(e) => Err(e),
+        };
+        let failed = item.is_err();
+        if parsed.send(item).is_err() || failed {
+            return;
+        }
     }
-    Ok(())
 }
 
 fn take_message(

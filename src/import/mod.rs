@@ -136,7 +136,9 @@ impl Progress for () {
 /// thread parses, validates, deduplicates, numbers the tracks and indexes their
 /// attributes, handing batches of finished rows over a small bounded channel; the
 /// calling thread, which holds the connection, writes them (PostgreSQL `COPY`,
-/// SQLite multi-row inserts) and finally merges the attribute index.
+/// SQLite multi-row inserts) and finally merges the attribute index. A batch of
+/// ERN messages has a third thread, which reads and parses the XML ahead of the
+/// reader (`ern_source`).
 pub fn import_tracks(
     conn: &mut DbConnection,
     catalog: &Catalog,
@@ -217,7 +219,7 @@ pub fn import_tracks(
 fn read_rows(
     catalog: &Catalog,
     existing: Vec<i64>,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     format: ImportFormat,
     today: NaiveDate,
     progress: &mut (dyn Progress + Send),
