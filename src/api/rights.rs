@@ -10,9 +10,10 @@ use utoipa::ToSchema;
 use super::caller::Caller;
 use super::catalogs::CatalogView;
 use super::extract::ApiJson;
-use super::pagination::{Page, PageQuery};
+use super::pagination::{checked_limit, decode_cursor, encode_cursor, Page, PageQuery};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
+use super::track_lists::{TrackPageQuery, MAX_TRACKS_PER_PAGE};
 use crate::db::holdings::{self, HoldingVersionRow};
 use crate::db::{catalogs, deals as deal_rows, stored, stored_json, DbError};
 use crate::deals::holdings::{HoldingChanged, HoldingTerms, OverrideTarget};
@@ -21,6 +22,7 @@ use crate::domain::account::parse_display_name;
 use crate::domain::grant::LossCause;
 use crate::domain::isrc::Isrc;
 use crate::domain::period::Period;
+use crate::domain::recording::RecordingSet;
 use crate::domain::role::Role;
 use crate::domain::territory::Territories;
 use crate::domain::usage::Usages;
@@ -82,10 +84,17 @@ pub struct OverrideInput {
 pub struct HoldingVersionView {
     /// The version's id (an override is removed by the id of its current version).
     pub id: String,
-    /// `catalog`, `label` or `recording`.
+    /// `catalog`, `label`, `recording`, or `delivery` (the holding ERN deals gave
+    /// the recordings in `isrcs`).
     pub scope: String,
-    /// The label or the ISRC; empty for the catalog's own holding.
+    /// The label, the ISRC, or a delivered holding's content key; empty for the
+    /// catalog's own holding.
     pub key: String,
+    /// For a delivered holding: how many recordings this version covers (0 once
+    /// every one has moved to another holding); their ISRCs are paged at
+    /// `/catalogs/{id}/holding/versions/{version_id}/isrcs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording_count: Option<u64>,
     pub version: i32,
     #[schema(value_type = Vec<String>)]
     pub territories: Territories,
@@ -105,7 +114,13 @@ pub struct HoldingVersionView {
 impl TryFrom<HoldingVersionRow> for HoldingVersionView {
     type Error = DbError;
     fn try_from(r: HoldingVersionRow) -> Result<Self, DbError> {
+        let recording_count = r
+            .recordings
+            .as_deref()
+            .map(|bytes| delivered_recordings(&r.id, bytes).map(|set| set.len()))
+            .transpose()?;
         Ok(Self {
+            recording_count,
             territories: stored_json("holding_versions.territories", &r.territories)?,
             usages: stored_json("holding_versions.usages", &r.usages)?,
             id: r.id,
@@ -123,6 +138,12 @@ impl TryFrom<HoldingVersionRow> for HoldingVersionView {
     }
 }
 
+/// The recordings of a delivered holding's version, as stored.
+fn delivered_recordings(version_id: &str, bytes: &[u8]) -> Result<RecordingSet, DbError> {
+    RecordingSet::from_bytes(bytes)
+        .map_err(|e| DbError::Corrupt(format!("delivered holding {version_id}: {e}")))
+}
+
 /// What a catalog holds now.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HoldingView {
@@ -132,7 +153,8 @@ pub struct HoldingView {
     pub backing_grant_id: Option<String>,
     /// The catalog's own holding (current version); absent for a received catalog.
     pub holding: Option<HoldingVersionView>,
-    /// Current label and recording overrides.
+    /// Current label, recording and delivered overrides (a recording's own
+    /// override wins over its delivered holding).
     pub overrides: Vec<HoldingVersionView>,
 }
 
@@ -309,6 +331,68 @@ pub async fn holding_history(
         .map(HoldingVersionView::try_from)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.id.clone(), |v| v)))
+}
+
+/// The recordings a version of a delivered holding covers (any version, current or
+/// not), as ISRCs in ISRC order, a page at a time; `next_cursor` is the page's last ISRC.
+#[utoipa::path(tag = "rights", security(("bearer" = [])), params(TrackPageQuery), responses(
+    (status = 200, body = Page<String>),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such catalog of the caller's, or no such delivered holding version in it", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/catalogs/{id}/holding/versions/{version_id}/isrcs")]
+pub async fn delivered_isrcs(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    page: web::Query<TrackPageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = checked_limit(page.limit, MAX_TRACKS_PER_PAGE)? as usize;
+    let after = page
+        .cursor
+        .as_deref()
+        .map(|cursor| {
+            decode_cursor(cursor).and_then(|isrc| {
+                Isrc::parse(&isrc)
+                    .map(|isrc| isrc.key())
+                    .map_err(|_| ApiError::bad_request("invalid cursor"))
+            })
+        })
+        .transpose()?;
+    let org = caller.organization_id().to_string();
+    let (id, version_id) = path.into_inner();
+    let recordings = state
+        .db
+        .run(move |conn| {
+            let catalog = catalogs::find_owned_catalog(conn, &org, &id)?
+                .ok_or(ApiError::NotFound("catalog"))?;
+            let version = holdings::find_version(conn, &catalog.id, &version_id)?
+                .ok_or(ApiError::NotFound("delivered holding version"))?;
+            let bytes = version
+                .recordings
+                .ok_or(ApiError::NotFound("delivered holding version"))?;
+            Ok::<_, ApiError>(delivered_recordings(&version.id, &bytes)?)
+        })
+        .await?;
+    let mut keys = recordings.page_after(after, limit + 1);
+    let more = keys.len() > limit;
+    keys.truncate(limit);
+    let isrcs = keys
+        .iter()
+        .map(|&key| {
+            Isrc::from_key(key)
+                .map(Isrc::into_string)
+                .ok_or_else(|| DbError::Corrupt(format!("ISRC key {key} maps to no ISRC")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = isrcs
+        .last()
+        .filter(|_| more)
+        .map(|isrc| encode_cursor(isrc));
+    Ok(HttpResponse::Ok().json(Page {
+        items: isrcs,
+        next_cursor,
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -556,6 +640,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(post_override)
         .service(delete_override)
         .service(holding_history)
+        .service(delivered_isrcs)
         .service(receive_grant)
         .service(grant_backing);
 }

@@ -148,6 +148,7 @@ pub fn create(
                 changed_by: Some(author.user_id.clone()),
                 changed_at: at,
                 superseded_at: None,
+                recordings: None,
             },
             at,
         )?;

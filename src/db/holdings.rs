@@ -1,5 +1,6 @@
 //! Queries for self-declared holdings with history (`holding_versions`): every
-//! version of a catalog's holding and of each label or recording override.
+//! version of a catalog's holding, of each label or recording override, and of
+//! each holding delivered by ERN deals (scope `delivery`, with its recordings).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -13,11 +14,12 @@ use super::{DbConnection, DbError};
 pub struct HoldingVersionRow {
     pub id: String,
     pub catalog_id: String,
-    /// `catalog`, `label` or `recording` (`domain::holding::HoldingScope`).
+    /// `catalog`, `label`, `recording` or `delivery`.
     pub scope: String,
-    /// '' for the catalog, the folded label, or the ISRC.
+    /// '' for the catalog, the folded label, the ISRC, or a delivered holding's
+    /// content key (`deals::delivered`).
     pub scope_key: String,
-    /// The label as first written, the ISRC, or ''.
+    /// The label as first written, the ISRC, the content key, or ''.
     pub display: String,
     pub version: i32,
     pub territories: String,
@@ -29,6 +31,9 @@ pub struct HoldingVersionRow {
     pub changed_by: Option<String>,
     pub changed_at: NaiveDateTime,
     pub superseded_at: Option<NaiveDateTime>,
+    /// For a `delivery` holding: the recordings it covers (a `RecordingSet` of
+    /// ISRC keys); null for every other scope.
+    pub recordings: Option<Vec<u8>>,
 }
 
 impl HoldingVersionRow {
@@ -78,8 +83,23 @@ pub fn current_of(
         .optional()?)
 }
 
-/// The current version row with this id, if it belongs to the catalog.
-pub fn find_current(
+/// The current version (removed or not) of every holding delivered by ERN deals
+/// to the catalog.
+pub fn current_delivered(
+    conn: &mut DbConnection,
+    catalog_id: &str,
+) -> Result<Vec<HoldingVersionRow>, DbError> {
+    Ok(holding_versions::table
+        .filter(holding_versions::catalog_id.eq(catalog_id))
+        .filter(holding_versions::superseded_at.is_null())
+        .filter(holding_versions::scope.eq("delivery"))
+        .order(holding_versions::scope_key.asc())
+        .select(HoldingVersionRow::as_select())
+        .load(conn)?)
+}
+
+/// The version row with this id (current or not), if it belongs to the catalog.
+pub fn find_version(
     conn: &mut DbConnection,
     catalog_id: &str,
     id: &str,
@@ -87,11 +107,20 @@ pub fn find_current(
     Ok(holding_versions::table
         .find(id)
         .filter(holding_versions::catalog_id.eq(catalog_id))
-        .filter(holding_versions::superseded_at.is_null())
-        .filter(holding_versions::removed.eq(false))
         .select(HoldingVersionRow::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// The current version row with this id, if it belongs to the catalog and is not
+/// a removal.
+pub fn find_current(
+    conn: &mut DbConnection,
+    catalog_id: &str,
+    id: &str,
+) -> Result<Option<HoldingVersionRow>, DbError> {
+    Ok(find_version(conn, catalog_id, id)?
+        .filter(|row| row.superseded_at.is_none() && !row.removed))
 }
 
 /// Writes a new version, superseding the current one of the same holding.

@@ -486,6 +486,7 @@ diesel::table! {
         changed_by -> Nullable<Text>,
         changed_at -> Timestamp,
         superseded_at -> Nullable<Timestamp>,
+        recordings -> Nullable<Binary>,
     }
 }
 

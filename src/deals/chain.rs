@@ -130,6 +130,9 @@ pub fn backing(
     let mut slice_tracks = None;
     let mut default = None;
     let mut overrides = Vec::new();
+    // Delivered holdings, without the recordings overridden by hand (added last).
+    let mut delivered = Vec::new();
+    let mut by_hand = RecordingSet::new();
     for row in holdings::current(conn, &catalog.id)? {
         let holding = holding_of_version(&row)?;
         match row.scope.as_str() {
@@ -153,15 +156,32 @@ pub fn backing(
             "recording" => {
                 let isrc = Isrc::parse(&row.scope_key)
                     .map_err(|e| DbError::Corrupt(format!("holding override {}: {e:?}", row.id)))?;
+                by_hand.insert(isrc.key());
                 overrides.push(HoldingOverride {
                     tracks: RecordingSet::from_keys([isrc.key()]),
                     holding,
                 });
             }
+            "delivery" => {
+                let tracks = row
+                    .recordings
+                    .as_deref()
+                    .ok_or_else(|| format!("delivered holding {} has no recordings", row.id))
+                    .and_then(|bytes| {
+                        RecordingSet::from_bytes(bytes)
+                            .map_err(|e| format!("delivered holding {}: {e}", row.id))
+                    })
+                    .map_err(DbError::Corrupt)?;
+                delivered.push(HoldingOverride { tracks, holding });
+            }
             other => {
                 return Err(DbError::Corrupt(format!("unknown holding scope `{other}`")).into())
             }
         }
+    }
+    for mut o in delivered {
+        o.tracks.subtract(&by_hand);
+        overrides.push(o);
     }
     // Catalogs created before holdings had history have no version row: their
     // columns are the holding.

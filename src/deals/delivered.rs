@@ -1,14 +1,20 @@
 //! Holdings delivered as DDEX ERN deals (`docs/ddex.md`, "Deals become
-//! holdings"). Each recording an ERN deal covers gets a recording override of
-//! the catalog's holding: a version like any other (`holding_versions`), with the
-//! importing user as its author and the message in the audit. A later message for
-//! the same release replaces those overrides; a takedown (a deal-less update of a
-//! release delivered with deals, or a PurgeReleaseMessage) ends them from its date.
+//! holdings"). The holding each recording's deals give is kept per distinct
+//! holding: one `delivery` version row (`holding_versions`) per holding, keyed by
+//! its content and carrying the set of recordings it covers, so a delivery of
+//! 150,000 recordings writes a handful of rows, not 150,000. Each recording is in
+//! at most one current delivered holding; a delivery moves recordings between
+//! them, and every changed one gets a new version (history like any override),
+//! with the importing user as its author and the messages in the audit. A later
+//! message for the same release replaces its recordings' holding; a takedown (a
+//! deal-less update of a release delivered with deals, or a PurgeReleaseMessage)
+//! ends it from its date. A recording override typed by hand wins over the
+//! delivered holding until a later delivery for that recording replaces it.
 //! Everything runs in the import's transaction and ends with
 //! `chain::holding_changed`, so a takedown reaches every grant built on the
 //! recordings, at any depth, like any upstream end.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -18,10 +24,11 @@ use serde::Serialize;
 use super::{chain, DealError};
 use crate::db::audit::AuditEvent;
 use crate::db::catalogs::{Catalog, HoldingColumns};
-use crate::db::ern::{self as ern_db, ErnReleaseRow, NewRecordingVersion};
-use crate::db::holdings::HoldingVersionRow;
-use crate::db::{DbConnection, DbError};
+use crate::db::ern::{self as ern_db, ErnReleaseRow};
+use crate::db::holdings::{self, HoldingVersionRow};
+use crate::db::{new_id, DbConnection, DbError};
 use crate::domain::isrc::Isrc;
+use crate::domain::recording::RecordingSet;
 use crate::import::ern::DealHolding;
 
 /// What one message asks of the holdings, in delivery order.
@@ -114,15 +121,6 @@ fn columns_of(holding: &DealHolding) -> Result<HoldingColumns, DbError> {
     })
 }
 
-/// Whether a stored version already says what `columns` say.
-fn same(stored: &HoldingVersionRow, columns: &HoldingColumns) -> bool {
-    stored.territories == columns.territories
-        && stored.usages == columns.usages
-        && stored.start_date == columns.start_date
-        && stored.end_date == columns.end_date
-        && stored.sublicensable == columns.sublicensable
-}
-
 /// Ends a recording's holding the day before `from`, if it runs past it.
 fn end(state: &mut HashMap<i64, State>, ended: &mut BTreeSet<i64>, key: i64, from: NaiveDate) {
     let last_day = from - TimeDelta::days(1);
@@ -133,6 +131,236 @@ fn end(state: &mut HashMap<i64, State>, ended: &mut BTreeSet<i64>, key: i64, fro
             columns.start_date = columns.start_date.min(last_day);
             ended.insert(key);
         }
+    }
+}
+
+/// A delivered holding's key: a digest of its content, so that recordings given the
+/// same holding (by any message) share one row and the same terms keep one history.
+fn content_key(columns: &HoldingColumns) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(columns.territories.as_bytes());
+    digest.update([0]);
+    digest.update(columns.usages.as_bytes());
+    digest.update(
+        format!(
+            "\0{}\0{}\0{}",
+            columns.start_date, columns.end_date, columns.sublicensable
+        )
+        .as_bytes(),
+    );
+    hex::encode(&digest.finalize()[..16])
+}
+
+/// One stored delivered holding: its current version and its recordings.
+struct DeliveredSet {
+    row: HoldingVersionRow,
+    recordings: RecordingSet,
+    columns: Rc<HoldingColumns>,
+}
+
+/// A delivered holding as the import leaves it, keyed by its content.
+struct NextVersion {
+    /// Its current stored version, if it has one.
+    stored: Option<HoldingVersionRow>,
+    columns: Rc<HoldingColumns>,
+    recordings: RecordingSet,
+    /// Whether any recording joined or left it.
+    changed: bool,
+}
+
+/// The catalog's delivered holdings and the recording overrides of the recordings
+/// concerned, as stored before the import.
+struct Stored {
+    sets: Vec<DeliveredSet>,
+    /// For each recording in a current delivered holding, its index in `sets`.
+    member_of: HashMap<i64, usize>,
+    /// The current recording override (removed or not) of recordings concerned.
+    overrides: HashMap<i64, HoldingVersionRow>,
+}
+
+impl Stored {
+    fn load(
+        conn: &mut DbConnection,
+        catalog_id: &str,
+        deliveries: &[Delivery],
+        releases: &HashMap<String, Option<Known>>,
+    ) -> Result<Self, DbError> {
+        let mut sets = Vec::new();
+        let mut member_of = HashMap::new();
+        for row in holdings::current_delivered(conn, catalog_id)? {
+            let bytes = row.recordings.as_deref().ok_or_else(|| {
+                DbError::Corrupt(format!("delivered holding {} has no recordings", row.id))
+            })?;
+            let recordings = RecordingSet::from_bytes(bytes)
+                .map_err(|e| DbError::Corrupt(format!("delivered holding {}: {e}", row.id)))?;
+            if !row.removed {
+                member_of.extend(recordings.keys().map(|key| (key, sets.len())));
+            }
+            let columns = Rc::new(row.columns());
+            sets.push(DeliveredSet {
+                row,
+                recordings,
+                columns,
+            });
+        }
+        // Recording overrides are rare (typed by hand, or left by deliveries before
+        // holdings were kept as sets): a catalog without any needs no look-up.
+        let mut overrides = HashMap::new();
+        if ern_db::has_current_recording_overrides(conn, catalog_id)? {
+            let mut involved: BTreeSet<i64> = BTreeSet::new();
+            for delivery in deliveries {
+                if let Delivery::Release { tracks, .. } = delivery {
+                    involved.extend(tracks.iter().map(|(isrc, _)| isrc.key()));
+                }
+            }
+            for known in releases.values().flatten() {
+                involved.extend(known.recordings.iter().copied());
+            }
+            let involved: Vec<String> = involved
+                .into_iter()
+                .filter_map(Isrc::from_key)
+                .map(Isrc::into_string)
+                .collect();
+            for (isrc, row) in ern_db::current_recording_overrides(conn, catalog_id, &involved)? {
+                let key = Isrc::parse(&isrc)
+                    .map_err(|e| DbError::Corrupt(format!("holding override {}: {e:?}", row.id)))?
+                    .key();
+                overrides.insert(key, row);
+            }
+        }
+        Ok(Self {
+            sets,
+            member_of,
+            overrides,
+        })
+    }
+
+    /// Each recording's holding as stored: its override's, else its delivered one's.
+    fn state(&self) -> HashMap<i64, State> {
+        let mut state: HashMap<i64, State> = HashMap::with_capacity(self.member_of.len());
+        for (&key, &set) in &self.member_of {
+            state.insert(key, Some(self.sets[set].columns.clone()));
+        }
+        for (&key, row) in &self.overrides {
+            if !row.removed {
+                state.insert(key, Some(Rc::new(row.columns())));
+            }
+        }
+        state
+    }
+
+    /// The holding that backs a recording now, as far as deliveries are concerned.
+    fn effective(&self, key: i64) -> Option<HoldingColumns> {
+        match self.overrides.get(&key) {
+            Some(row) if !row.removed => Some(row.columns()),
+            _ => self
+                .member_of
+                .get(&key)
+                .map(|&set| (*self.sets[set].columns).clone()),
+        }
+    }
+
+    /// Moves each recording to the delivered holding of its new terms: a new version
+    /// of every delivered holding whose recordings changed (removed when it has none
+    /// left), and a removed version of the recording overrides they replace.
+    fn write(
+        self,
+        conn: &mut DbConnection,
+        catalog: &Catalog,
+        actor_user_id: Option<&str>,
+        moved: &[(i64, Rc<HoldingColumns>)],
+        at: NaiveDateTime,
+    ) -> Result<(), DbError> {
+        let leaving = RecordingSet::from_keys(moved.iter().map(|(key, _)| *key));
+        let mut next: BTreeMap<String, NextVersion> = BTreeMap::new();
+        for set in self.sets {
+            let mut recordings = set.recordings;
+            let changed = !set.row.removed && !recordings.is_disjoint(&leaving);
+            if set.row.removed {
+                recordings = RecordingSet::new();
+            } else if changed {
+                recordings.subtract(&leaving);
+            }
+            next.insert(
+                set.row.scope_key.clone(),
+                NextVersion {
+                    stored: Some(set.row),
+                    columns: set.columns,
+                    recordings,
+                    changed,
+                },
+            );
+        }
+        // Recordings of one delivery share their columns: one digest per holding.
+        let mut last: Option<(*const HoldingColumns, String)> = None;
+        for (key, columns) in moved {
+            let content = match &last {
+                Some((seen, content)) if std::ptr::eq(*seen, Rc::as_ptr(columns)) => {
+                    content.clone()
+                }
+                _ => {
+                    let content = content_key(columns);
+                    last = Some((Rc::as_ptr(columns), content.clone()));
+                    content
+                }
+            };
+            let entry = next.entry(content).or_insert_with(|| NextVersion {
+                stored: None,
+                columns: columns.clone(),
+                recordings: RecordingSet::new(),
+                changed: false,
+            });
+            entry.recordings.insert(*key);
+            entry.changed = true;
+        }
+        for (content, next) in next {
+            let NextVersion {
+                stored,
+                columns,
+                recordings,
+                changed: true,
+            } = next
+            else {
+                continue;
+            };
+            let row = HoldingVersionRow {
+                id: new_id(),
+                catalog_id: catalog.id.clone(),
+                scope: "delivery".into(),
+                scope_key: content.clone(),
+                display: content,
+                version: stored.as_ref().map_or(1, |s| s.version + 1),
+                territories: columns.territories.clone(),
+                usages: columns.usages.clone(),
+                start_date: columns.start_date,
+                end_date: columns.end_date,
+                sublicensable: columns.sublicensable,
+                removed: recordings.is_empty(),
+                changed_by: actor_user_id.map(str::to_string),
+                changed_at: at,
+                superseded_at: None,
+                recordings: Some(recordings.to_bytes()),
+            };
+            holdings::append(conn, &row, at)?;
+        }
+        // A delivery replaces what was typed for its recordings before.
+        for (key, _) in moved {
+            let Some(stored) = self.overrides.get(key).filter(|r| !r.removed) else {
+                continue;
+            };
+            let row = HoldingVersionRow {
+                id: new_id(),
+                version: stored.version + 1,
+                removed: true,
+                changed_by: actor_user_id.map(str::to_string),
+                changed_at: at,
+                superseded_at: None,
+                ..stored.clone()
+            };
+            holdings::append(conn, &row, at)?;
+        }
+        Ok(())
     }
 }
 
@@ -167,39 +395,8 @@ pub fn apply(
     }
     // What to store at the end: each release named as the last message leaves it.
     let mut touched: BTreeSet<String> = BTreeSet::new();
-    // The current override of every recording concerned. A catalog without any (the
-    // first delivery of a catalog) needs no look-up.
-    let current: HashMap<i64, HoldingVersionRow> =
-        if ern_db::has_current_recording_overrides(conn, &catalog.id)? {
-            let mut involved: BTreeSet<i64> = BTreeSet::new();
-            for delivery in &deliveries {
-                if let Delivery::Release { tracks, .. } = delivery {
-                    involved.extend(tracks.iter().map(|(isrc, _)| isrc.key()));
-                }
-            }
-            for known in releases.values().flatten() {
-                involved.extend(known.recordings.iter().copied());
-            }
-            let involved: Vec<String> = involved
-                .into_iter()
-                .filter_map(Isrc::from_key)
-                .map(Isrc::into_string)
-                .collect();
-            let mut current = HashMap::with_capacity(involved.len());
-            for (isrc, row) in ern_db::current_recording_overrides(conn, &catalog.id, &involved)? {
-                let key = Isrc::parse(&isrc)
-                    .map_err(|e| DbError::Corrupt(format!("holding override {}: {e:?}", row.id)))?
-                    .key();
-                current.insert(key, row);
-            }
-            current
-        } else {
-            HashMap::new()
-        };
-    let mut state: HashMap<i64, State> = current
-        .iter()
-        .map(|(key, row)| (*key, (!row.removed).then(|| Rc::new(row.columns()))))
-        .collect();
+    let before = Stored::load(conn, &catalog.id, &deliveries, &releases)?;
+    let mut state: HashMap<i64, State> = before.state();
     let mut ended: BTreeSet<i64> = BTreeSet::new();
     let mut set: BTreeSet<i64> = BTreeSet::new();
     let mut message_ids = Vec::new();
@@ -318,56 +515,26 @@ pub fn apply(
         .collect();
     ern_db::save_releases(conn, &catalog.id, &stored)?;
 
-    // The versions to write: what changed against the stored current version (ISRC
-    // keys sort as the ISRCs do, so rows are written in ISRC order).
-    let mut changed: Vec<(Isrc, i32, Rc<HoldingColumns>)> = Vec::new();
-    let mut superseding: Vec<String> = Vec::new();
+    // What changed against what was stored, recording by recording.
+    let mut moved: Vec<(i64, Rc<HoldingColumns>)> = Vec::new();
     for key in set.union(&ended) {
         let Some(Some(final_state)) = state.get(key) else {
             continue;
         };
-        let stored = current.get(key);
-        if let Some(stored) = stored {
-            if !stored.removed && same(stored, final_state) {
-                continue;
-            }
+        if before.effective(*key).is_some_and(|c| c == **final_state) {
+            continue;
         }
         if ended.contains(key) {
             outcome.holdings_ended += 1;
         } else {
             outcome.holdings_set += 1;
         }
-        let isrc = Isrc::from_key(*key)
-            .ok_or_else(|| DbError::Corrupt(format!("ISRC key {key} maps to no ISRC")))?;
-        if let Some(stored) = stored {
-            superseding.push(stored.scope_key.clone());
-        }
-        changed.push((
-            isrc,
-            stored.map_or(1, |s| s.version + 1),
-            final_state.clone(),
-        ));
+        moved.push((*key, final_state.clone()));
     }
-    if changed.is_empty() {
+    if moved.is_empty() {
         return Ok((outcome, problems));
     }
-    let versions: Vec<NewRecordingVersion> = changed
-        .iter()
-        .map(|(isrc, version, columns)| NewRecordingVersion {
-            isrc: isrc.as_str(),
-            version: *version,
-            columns,
-        })
-        .collect();
-    let superseding: Vec<&str> = superseding.iter().map(String::as_str).collect();
-    ern_db::append_recording_versions(
-        conn,
-        &catalog.id,
-        actor_user_id,
-        &versions,
-        &superseding,
-        at,
-    )?;
+    before.write(conn, catalog, actor_user_id, &moved, at)?;
     message_ids.truncate(100);
     AuditEvent::new("catalog.holding_delivered", "catalog", Some(&catalog.id))
         .by(Some(&catalog.organization_id), actor_user_id)

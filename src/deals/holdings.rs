@@ -131,6 +131,7 @@ fn version_row(
         changed_by: Some(author.user_id.clone()),
         changed_at: at,
         superseded_at: None,
+        recordings: None,
     }
 }
 
@@ -240,17 +241,21 @@ pub fn remove_override(
         let current = holdings::find_current(conn, &catalog.id, override_id)?
             .filter(|r| r.scope != "catalog")
             .ok_or(DealError::NotFound("holding override"))?;
-        let row = version_row(
-            &catalog,
-            &current.scope,
-            current.scope_key.clone(),
-            current.display.clone(),
-            current.version + 1,
-            current.columns(),
-            true,
-            author,
-            now(),
-        );
+        let row = HoldingVersionRow {
+            // A delivered holding keeps its recordings, removed or not.
+            recordings: current.recordings.clone(),
+            ..version_row(
+                &catalog,
+                &current.scope,
+                current.scope_key.clone(),
+                current.display.clone(),
+                current.version + 1,
+                current.columns(),
+                true,
+                author,
+                now(),
+            )
+        };
         apply(conn, author, &catalog, row)
     })
 }

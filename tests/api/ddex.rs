@@ -1,12 +1,13 @@
 //! DDEX ERN in and executed grants out, on both backends: every file of
 //! `../shared/ddex/` imported (tracks, holdings, exact errors), batches as tar,
-//! hostile XML refused, deals becoming per-recording holdings that a later
-//! message replaces and a takedown ends (reaching the grants built on them), and
-//! a grant downloaded as a DDEX-style deal and an ODRL Agreement.
+//! hostile XML refused, deals becoming delivered holdings (sets of recordings) that
+//! a later message replaces and a takedown ends (reaching the grants built on them),
+//! hand-typed recording overrides in their place, and a grant downloaded as a
+//! DDEX-style deal and an ODRL Agreement.
 
 use serde_json::{json, Value};
 
-use crate::deals::{market, terms};
+use crate::deals::{market, terms, Market};
 use crate::helpers::{spawn_app, Backend, Reply, Session, TestApp};
 use crate::on_both_backends;
 
@@ -16,6 +17,7 @@ on_both_backends!(
     hostile_xml_is_refused_and_changes_nothing,
     a_later_message_replaces_the_deals_and_a_purge_ends_them,
     a_takedown_reaches_the_grants_and_grants_download_as_ddex_and_odrl,
+    a_recording_override_by_hand_takes_the_place_of_its_delivered_holding,
 );
 
 const SAMPLES: &str = "../shared/ddex";
@@ -78,7 +80,8 @@ async fn track_count(app: &TestApp, owner: &Session, catalog: &str) -> i64 {
         .unwrap()
 }
 
-/// The recording overrides of a catalog's holding, by ISRC.
+/// The holding ERN deals gave each recording of a catalog: every current delivered
+/// holding, once per ISRC it covers (with `key` the ISRC, `set` its own key).
 async fn overrides(app: &TestApp, owner: &Session, catalog: &str) -> Vec<Value> {
     let holding = app
         .get(
@@ -86,13 +89,33 @@ async fn overrides(app: &TestApp, owner: &Session, catalog: &str) -> Vec<Value> 
             Some(&owner.access_token),
         )
         .await;
-    holding.assert_status(200)["overrides"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o["scope"] == "recording")
-        .cloned()
-        .collect()
+    let mut held = Vec::new();
+    for o in holding.assert_status(200)["overrides"].as_array().unwrap() {
+        if o["scope"] != "delivery" {
+            continue;
+        }
+        let page = app
+            .get(
+                &format!(
+                    "/api/v1/catalogs/{catalog}/holding/versions/{}/isrcs?limit=1000",
+                    o["id"].as_str().unwrap()
+                ),
+                Some(&owner.access_token),
+            )
+            .await;
+        let page = page.assert_status(200);
+        assert_eq!(page["next_cursor"], Value::Null);
+        let isrcs = page["items"].as_array().unwrap();
+        assert_eq!(o["recording_count"], isrcs.len());
+        for isrc in isrcs {
+            let mut one = o.clone();
+            one["set"] = o["key"].clone();
+            one["key"] = isrc.clone();
+            held.push(one);
+        }
+    }
+    held.sort_by(|a, b| a["key"].as_str().cmp(&b["key"].as_str()));
+    held
 }
 
 enum Expect {
@@ -248,6 +271,46 @@ async fn the_43_album_becomes_tracks_and_japanese_holdings_and_batches_are_tars(
         assert_eq!(o["sublicensable"], true);
         assert_eq!(o["version"], 1);
     }
+    // One delivered holding for the album, its 21 ISRCs paged in ISRC order.
+    let set_id = held[0]["id"].as_str().unwrap().to_string();
+    assert!(held.iter().all(|o| o["id"] == set_id.as_str()));
+    let isrcs_url = format!("/api/v1/catalogs/{catalog}/holding/versions/{set_id}/isrcs");
+    let first = app
+        .get(&format!("{isrcs_url}?limit=20"), Some(&owner.access_token))
+        .await;
+    let first = first.assert_status(200).clone();
+    assert_eq!(first["items"].as_array().unwrap().len(), 20);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let rest = app
+        .get(
+            &format!("{isrcs_url}?limit=20&cursor={cursor}"),
+            Some(&owner.access_token),
+        )
+        .await;
+    let rest = rest.assert_status(200);
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let mut paged: Vec<Value> = first["items"].as_array().unwrap().clone();
+    paged.extend(rest["items"].as_array().unwrap().iter().cloned());
+    let expected: Vec<Value> = held.iter().map(|o| o["key"].clone()).collect();
+    assert_eq!(paged, expected);
+    app.get(
+        &format!("{isrcs_url}?cursor=bm90LWFuLWlzcmM"),
+        Some(&owner.access_token),
+    )
+    .await
+    .assert_problem(400);
+    // Another organization reads nothing of it, even by the version's id.
+    let stranger = app.register("Other Platform", "owner@other.test").await;
+    app.get(&isrcs_url, Some(&stranger.access_token))
+        .await
+        .assert_problem(404);
+    let theirs = new_catalog(&app, &stranger, "theirs").await;
+    app.get(
+        &format!("/api/v1/catalogs/{theirs}/holding/versions/{set_id}/isrcs"),
+        Some(&stranger.access_token),
+    )
+    .await
+    .assert_problem(404);
 
     // The same message again changes nothing.
     let again = import_xml(
@@ -417,7 +480,9 @@ async fn a_later_message_replaces_the_deals_and_a_purge_ends_them(backend: Backe
     );
     assert_eq!(body["holdings"]["holdings_set"], 0);
     assert_eq!(body["holdings"]["holdings_ended"], 0);
-    assert_eq!(overrides(&app, &owner, &catalog).await[0]["version"], 1);
+    let unchanged = overrides(&app, &owner, &catalog).await;
+    assert_eq!(unchanged, held);
+    assert_eq!(unchanged[0]["version"], 1);
 
     // A later message for the same release replaces its deals.
     let second = import_xml(
@@ -430,6 +495,7 @@ async fn a_later_message_replaces_the_deals_and_a_purge_ends_them(backend: Backe
     let second = second.assert_status(200);
     assert_eq!(second["imported"], 0);
     assert_eq!(second["holdings"]["holdings_set"], 2);
+    let worldwide = held[0]["set"].clone();
     let held = overrides(&app, &owner, &catalog).await;
     assert_eq!(held.len(), 2);
     for o in &held {
@@ -437,8 +503,11 @@ async fn a_later_message_replaces_the_deals_and_a_purge_ends_them(backend: Backe
         assert_eq!(o["usages"], json!(["interactive_streaming"]));
         assert_eq!(o["start_date"], "2021-05-01");
         assert_eq!(o["end_date"], "2030-12-31");
-        assert_eq!(o["version"], 2);
+        // Both recordings moved to the holding of the new terms.
+        assert_ne!(o["set"], worldwide);
+        assert_eq!(o["version"], 1);
     }
+    let japan = held[0]["set"].clone();
 
     // DDEX's own purge of this release (ICPN 7665431654967, 2023-01-12) ends them.
     let purge = import_xml(
@@ -453,9 +522,11 @@ async fn a_later_message_replaces_the_deals_and_a_purge_ends_them(backend: Backe
     assert_eq!(purge["holdings"]["holdings_ended"], 2);
     assert_eq!(purge["holdings"]["releases_taken_down"], 1);
     let held = overrides(&app, &owner, &catalog).await;
+    assert_eq!(held.len(), 2);
     for o in &held {
         assert_eq!(o["end_date"], "2023-01-11");
-        assert_eq!(o["version"], 3);
+        assert_eq!(o["territories"], json!(["JP"]));
+        assert_ne!(o["set"], japan);
     }
     let history = app
         .get(
@@ -463,37 +534,77 @@ async fn a_later_message_replaces_the_deals_and_a_purge_ends_them(backend: Backe
             Some(&owner.access_token),
         )
         .await;
-    // Version 1 of the catalog's own holding, then three of each recording.
+    // Newest first: the ended holding (v1) and the Japanese one emptied (v2), the
+    // Japanese one (v1) and the worldwide one emptied (v2), the worldwide one (v1),
+    // then version 1 of the catalog's own holding.
+    let history = history.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let seen: Vec<(&str, i64, bool, usize)> = history
+        .iter()
+        .map(|v| {
+            (
+                v["scope"].as_str().unwrap(),
+                v["version"].as_i64().unwrap(),
+                v["removed"].as_bool().unwrap(),
+                v["recording_count"].as_u64().unwrap_or(0) as usize,
+            )
+        })
+        .collect();
+    let mut newest_first = seen[..4].to_vec();
+    newest_first[..2].sort();
+    newest_first[2..].sort();
     assert_eq!(
-        history.assert_status(200)["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        7
+        newest_first,
+        [
+            ("delivery", 1, false, 2),
+            ("delivery", 2, true, 0),
+            ("delivery", 1, false, 2),
+            ("delivery", 2, true, 0),
+        ]
     );
+    assert_eq!(
+        seen[4..],
+        [("delivery", 1, false, 2), ("catalog", 1, false, 0)]
+    );
+    // Each emptied holding is the one its recordings left.
+    let emptied: Vec<&Value> = history
+        .iter()
+        .filter(|v| v["removed"] == true)
+        .map(|v| &v["key"])
+        .collect();
+    assert_eq!(emptied, [&japan, &worldwide]);
 }
 
-async fn a_takedown_reaches_the_grants_and_grants_download_as_ddex_and_odrl(backend: Backend) {
-    let m = market(backend, true).await;
-    let app = &m.app;
+/// The licensor of `m` takes the Whoa single's `delivery` (its two recordings and a
+/// holding for both) and cuts a slice of them: the slice's id.
+async fn whoa_slice(m: &Market, delivery: &str) -> String {
     let reply = import_xml(
-        app,
+        &m.app,
         &m.licensor.access_token,
         &m.catalog_id,
-        fixture("whoa_single.xml"),
+        fixture(delivery),
     )
     .await;
     assert_eq!(reply.assert_status(200)["holdings"]["holdings_set"], 2);
-    let slice = app
+    let slice = m
+        .app
         .post(
             &format!("/api/v1/catalogs/{}/slices", m.catalog_id),
             Some(&m.licensor.access_token),
             &json!({"name": "Whoa", "selector": {"labels": ["Whoa Records"]}}),
         )
         .await;
-    let slice = slice.assert_status(201).clone();
+    let slice = slice.assert_status(201);
     assert_eq!(slice["track_count"], 2);
-    let slice_id = slice["id"].as_str().unwrap();
+    slice["id"].as_str().unwrap().to_string()
+}
+
+async fn a_takedown_reaches_the_grants_and_grants_download_as_ddex_and_odrl(backend: Backend) {
+    let m = market(backend, true).await;
+    let app = &m.app;
+    let slice_id = &whoa_slice(&m, "whoa_single.xml").await;
     let mut sublicensable = terms(slice_id);
     sublicensable["sublicensable"] = json!(true);
     let agreed = m.agreed(&sublicensable).await;
@@ -598,4 +709,112 @@ async fn a_takedown_reaches_the_grants_and_grants_download_as_ddex_and_odrl(back
     assert!(!app
         .outbox_contexts("owner@netease.test", "grant_backing_lost")
         .is_empty());
+}
+
+async fn a_recording_override_by_hand_takes_the_place_of_its_delivered_holding(backend: Backend) {
+    let m = market(backend, true).await;
+    let app = &m.app;
+    // The deals give both recordings JP streaming only, 2021-05-01 to 2030-12-31.
+    let slice_id = whoa_slice(&m, "whoa_single_japan_only.xml").await;
+    let isrcs: Vec<String> = overrides(app, &m.licensor, &m.catalog_id)
+        .await
+        .iter()
+        .map(|o| o["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(isrcs.len(), 2);
+    // CN streaming is not what the deals delivered: the executing signature is refused.
+    let agreed = m.agreed(&terms(&slice_id)).await;
+    let hash = agreed["terms_hash"].as_str().unwrap().to_string();
+    let signed = m
+        .act(
+            &m.licensee_signer.access_token,
+            &agreed,
+            "sign",
+            json!({"terms_hash": hash}),
+        )
+        .await
+        .assert_status(200)
+        .clone();
+    let refused = m
+        .act(
+            &m.licensor_signer.access_token,
+            &signed,
+            "sign",
+            json!({"terms_hash": hash}),
+        )
+        .await;
+    let problem = refused.assert_problem(409);
+    let gaps = problem["conflict_report"]["holding_gaps"]
+        .as_array()
+        .unwrap();
+    assert!(
+        gaps.iter().any(|g| g["dimension"] == "territories"),
+        "{problem}"
+    );
+
+    // The licensor types what it really holds for each recording: that replaces the
+    // delivered holding, so the same signature now executes.
+    for isrc in &isrcs {
+        app.post(
+            &format!("/api/v1/catalogs/{}/holding/overrides", m.catalog_id),
+            Some(&m.licensor.access_token),
+            &json!({"isrc": isrc, "territories": ["CN"],
+                    "usages": ["interactive_streaming", "non_interactive_streaming"],
+                    "start_date": "2020-01-01", "end_date": "2040-12-31", "sublicensable": true}),
+        )
+        .await
+        .assert_status(201);
+    }
+    let executed = m
+        .act(
+            &m.licensor_signer.access_token,
+            &signed,
+            "sign",
+            json!({"terms_hash": hash}),
+        )
+        .await;
+    assert_eq!(executed.assert_status(200)["state"], "executed");
+
+    // A later delivery for those recordings replaces what was typed by hand.
+    let reply = import_xml(
+        app,
+        &m.licensor.access_token,
+        &m.catalog_id,
+        fixture("whoa_single.xml"),
+    )
+    .await;
+    assert_eq!(reply.assert_status(200)["holdings"]["holdings_set"], 2);
+    let holding = app
+        .get(
+            &format!("/api/v1/catalogs/{}/holding", m.catalog_id),
+            Some(&m.licensor.access_token),
+        )
+        .await;
+    let current = holding.assert_status(200)["overrides"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        current.iter().all(|o| o["scope"] == "delivery"),
+        "{current:?}"
+    );
+    let history = app
+        .get(
+            &format!(
+                "/api/v1/catalogs/{}/holding/history?limit=100",
+                m.catalog_id
+            ),
+            Some(&m.licensor.access_token),
+        )
+        .await;
+    let removed: Vec<&str> = history.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["scope"] == "recording" && v["removed"] == true)
+        .map(|v| v["key"].as_str().unwrap())
+        .collect();
+    let mut removed = removed;
+    removed.sort_unstable();
+    assert_eq!(removed, isrcs);
 }
