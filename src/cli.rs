@@ -147,6 +147,10 @@ pub enum BenchCommand {
     DdexImport {
         #[arg(long, default_value_t = 10_000)]
         messages: usize,
+        /// Give each album's deal a start day of its own (one delivered holding per
+        /// album) instead of one deal shared by all.
+        #[arg(long)]
+        deal_per_album: bool,
         /// Where to run (default: a fresh SQLite file in a temporary directory).
         #[arg(long, env = "DATABASE_URL")]
         database_url: Option<String>,
@@ -224,10 +228,16 @@ pub fn main() -> ExitCode {
         }
         Command::Bench(BenchCommand::DdexImport {
             messages,
+            deal_per_album,
             database_url,
         }) => bench_in_temp_dir(database_url, |url, dir, out| {
             let settings = bench_server_settings(url, dir)?;
-            crate::bench::run_ddex_bench(settings, messages, dir, out)
+            let deals = if deal_per_album {
+                crate::bench::ddex::Deals::PerAlbum
+            } else {
+                crate::bench::ddex::Deals::Shared
+            };
+            crate::bench::run_ddex_bench(settings, messages, deals, dir, out)
         }),
         Command::Bench(BenchCommand::Input) => {
             crate::bench::run_input_bench(&mut std::io::stdout()).map_err(|e| e.to_string())

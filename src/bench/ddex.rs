@@ -1,5 +1,6 @@
 //! `cadenza bench ddex-import`: a batch of generated ERN 4.3 messages (albums of
-//! 10 to 20 recordings, each with a worldwide streaming and download deal) imported
+//! 10 to 20 recordings, each with a worldwide streaming and download deal, from the
+//! same day or, with `--deal-per-album`, from a day of its own) imported
 //! through the HTTP API as one tar, against the CSV import of the very same
 //! recordings into another catalog (`docs/performance.md`, "DDEX ERN import").
 
@@ -29,7 +30,15 @@ struct Recording {
     duration_ms: u32,
 }
 
-fn message_xml(index: usize, recordings: &[Recording]) -> String {
+/// The deal of every album starts on the same day, or each on a day of its own (so
+/// that each album's recordings get a holding of their own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deals {
+    Shared,
+    PerAlbum,
+}
+
+fn message_xml(index: usize, recordings: &[Recording], deal_start: chrono::NaiveDate) -> String {
     use std::fmt::Write as _;
     let first = &recordings[0];
     let mut out = String::with_capacity(2048 + recordings.len() * 700);
@@ -70,7 +79,10 @@ fn message_xml(index: usize, recordings: &[Recording]) -> String {
             n = i + 1
         );
     }
-    out.push_str("</ResourceGroup></Release></ReleaseList>\n  <DealList><ReleaseDeal><DealReleaseReference>R0</DealReleaseReference><Deal><DealTerms><TerritoryCode>Worldwide</TerritoryCode><ValidityPeriod><StartDate>2020-01-01</StartDate></ValidityPeriod><CommercialModelType>SubscriptionModel</CommercialModelType><UseType>OnDemandStream</UseType><UseType>PermanentDownload</UseType></DealTerms></Deal></ReleaseDeal></DealList>\n</ern:NewReleaseMessage>\n");
+    let _ = write!(
+        out,
+        "</ResourceGroup></Release></ReleaseList>\n  <DealList><ReleaseDeal><DealReleaseReference>R0</DealReleaseReference><Deal><DealTerms><TerritoryCode>Worldwide</TerritoryCode><ValidityPeriod><StartDate>{deal_start}</StartDate></ValidityPeriod><CommercialModelType>SubscriptionModel</CommercialModelType><UseType>OnDemandStream</UseType><UseType>PermanentDownload</UseType></DealTerms></Deal></ReleaseDeal></DealList>\n</ern:NewReleaseMessage>\n"
+    );
     out
 }
 
@@ -79,8 +91,11 @@ fn message_xml(index: usize, recordings: &[Recording]) -> String {
 pub fn generate_batch(
     dir: &Path,
     messages: usize,
+    deals: Deals,
     seed: u64,
 ) -> Result<(PathBuf, PathBuf, u64), BenchError> {
+    let first_day = chrono::NaiveDate::from_ymd_opt(2020, 1, 1)
+        .ok_or_else(|| BenchError::Setup("date".into()))?;
     let mut rng = StdRng::seed_from_u64(seed);
     let tar_path = dir.join("batch.tar");
     let csv_path = dir.join("same.csv");
@@ -124,7 +139,11 @@ pub fn generate_batch(
                 r.isrc, r.title, r.artist, r.label, r.genre, r.release_date, r.duration_ms
             )?;
         }
-        let xml = message_xml(index, &recordings);
+        let deal_start = match deals {
+            Deals::Shared => first_day,
+            Deals::PerAlbum => first_day + chrono::TimeDelta::days(index as i64),
+        };
+        let xml = message_xml(index, &recordings, deal_start);
         let mut header = tar::Header::new_gnu();
         header.set_size(xml.len() as u64);
         header.set_mode(0o644);
@@ -188,13 +207,14 @@ async fn upload(
 pub fn run_ddex_bench(
     mut settings: ServeSettings,
     messages: usize,
+    deals: Deals,
     dir: &Path,
     out: &mut dyn Write,
 ) -> Result<(), BenchError> {
     settings.listen = ([127, 0, 0, 1], 0).into();
     settings.mail_worker = false;
     settings.sweep_interval_secs = 0;
-    let (tar_path, csv_path, recordings) = generate_batch(dir, messages, 18)?;
+    let (tar_path, csv_path, recordings) = generate_batch(dir, messages, deals, 18)?;
     let (tar_file, csv_file) = (tar_path.clone(), csv_path.clone());
     let results = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).map_err(|e| BenchError::Setup(e.to_string()))?;
@@ -242,8 +262,13 @@ pub fn run_ddex_bench(
     writeln!(out, "| --- | --- | --- | --- | --- |")?;
     writeln!(
         out,
-        "| ERN batch: {messages} messages in one tar | {tar_mb:.1} MB | {} | {} | {ern_s:.2} s |",
-        ern_report["imported"], ern_report["holdings"]["holdings_set"]
+        "| ERN batch: {messages} messages in one tar, {} | {tar_mb:.1} MB | {} | {} | {ern_s:.2} s |",
+        match deals {
+            Deals::Shared => "one deal shared by all albums",
+            Deals::PerAlbum => "a deal per album",
+        },
+        ern_report["imported"],
+        ern_report["holdings"]["holdings_set"]
     )?;
     writeln!(
         out,
@@ -265,7 +290,8 @@ mod tests {
     #[test]
     fn generated_messages_read_back_with_their_deals() {
         let dir = tempfile::tempdir().unwrap();
-        let (tar_path, csv_path, recordings) = generate_batch(dir.path(), 3, 1).unwrap();
+        let (tar_path, csv_path, recordings) =
+            generate_batch(dir.path(), 3, Deals::PerAlbum, 1).unwrap();
         let mut archive = tar::Archive::new(std::fs::File::open(tar_path).unwrap());
         let mut read = 0;
         for entry in archive.entries().unwrap() {

@@ -121,14 +121,33 @@ fn columns_of(holding: &DealHolding) -> Result<HoldingColumns, DbError> {
     })
 }
 
+/// Ended holdings already made, by the holding they end and their last day: the
+/// recordings that held one holding share its ended one (a takedown of a 150,000-recording
+/// holding makes one copy, not 150,000). Each entry keeps its source alive, so a pointer
+/// is never reused for another holding while it is a key.
+type EndedHoldings =
+    HashMap<(*const HoldingColumns, NaiveDate), (Rc<HoldingColumns>, Rc<HoldingColumns>)>;
+
 /// Ends a recording's holding the day before `from`, if it runs past it.
-fn end(state: &mut HashMap<i64, State>, ended: &mut BTreeSet<i64>, key: i64, from: NaiveDate) {
+fn end(
+    state: &mut HashMap<i64, State>,
+    ended: &mut BTreeSet<i64>,
+    made: &mut EndedHoldings,
+    key: i64,
+    from: NaiveDate,
+) {
     let last_day = from - TimeDelta::days(1);
     if let Some(Some(columns)) = state.get_mut(&key) {
         if columns.end_date > last_day {
-            let columns = Rc::make_mut(columns);
-            columns.end_date = last_day;
-            columns.start_date = columns.start_date.min(last_day);
+            let (_, shortened) = made
+                .entry((Rc::as_ptr(columns), last_day))
+                .or_insert_with(|| {
+                    let mut shortened = (**columns).clone();
+                    shortened.end_date = last_day;
+                    shortened.start_date = shortened.start_date.min(last_day);
+                    (columns.clone(), Rc::new(shortened))
+                });
+            *columns = shortened.clone();
             ended.insert(key);
         }
     }
@@ -292,19 +311,14 @@ impl Stored {
                 },
             );
         }
-        // Recordings of one delivery share their columns: one digest per holding.
-        let mut last: Option<(*const HoldingColumns, String)> = None;
+        // Recordings given the same holding share its columns: one digest per holding.
+        // (`moved` keeps every `Rc` alive, so a pointer names one holding throughout.)
+        let mut digests: HashMap<*const HoldingColumns, String> = HashMap::new();
         for (key, columns) in moved {
-            let content = match &last {
-                Some((seen, content)) if std::ptr::eq(*seen, Rc::as_ptr(columns)) => {
-                    content.clone()
-                }
-                _ => {
-                    let content = content_key(columns);
-                    last = Some((Rc::as_ptr(columns), content.clone()));
-                    content
-                }
-            };
+            let content = digests
+                .entry(Rc::as_ptr(columns))
+                .or_insert_with(|| content_key(columns))
+                .clone();
             let entry = next.entry(content).or_insert_with(|| NextVersion {
                 stored: None,
                 columns: columns.clone(),
@@ -398,6 +412,7 @@ pub fn apply(
     let before = Stored::load(conn, &catalog.id, &deliveries, &releases)?;
     let mut state: HashMap<i64, State> = before.state();
     let mut ended: BTreeSet<i64> = BTreeSet::new();
+    let mut made = EndedHoldings::new();
     let mut set: BTreeSet<i64> = BTreeSet::new();
     let mut message_ids = Vec::new();
     // The columns of the last holding seen: consecutive recordings (an album's) share it.
@@ -441,14 +456,14 @@ pub fn apply(
                                 set.insert(key);
                             }
                             // The new deals no longer cover it: its holding ends.
-                            None => end(&mut state, &mut ended, key, created),
+                            None => end(&mut state, &mut ended, &mut made, key, created),
                         }
                     }
                     // Recordings the release no longer contains.
                     if let Some(previous) = &previous {
                         for &key in &previous.recordings {
                             if !recordings.contains(&key) {
-                                end(&mut state, &mut ended, key, created);
+                                end(&mut state, &mut ended, &mut made, key, created);
                             }
                         }
                     }
@@ -456,7 +471,7 @@ pub fn apply(
                     // A deal-less update of a known release: a takedown.
                     outcome.releases_taken_down += 1;
                     for &key in previous.recordings.iter().chain(recordings.iter()) {
-                        end(&mut state, &mut ended, key, created);
+                        end(&mut state, &mut ended, &mut made, key, created);
                     }
                 }
                 if let Some(key) = release_key {
@@ -499,7 +514,7 @@ pub fn apply(
                 };
                 outcome.releases_taken_down += 1;
                 for &key in &previous.recordings {
-                    end(&mut state, &mut ended, key, created);
+                    end(&mut state, &mut ended, &mut made, key, created);
                 }
                 previous.row.taken_down_on = Some(created);
                 previous.row.delivered_at = at;
@@ -547,4 +562,52 @@ pub fn apply(
         .write(conn)?;
     outcome.grants_marked = chain::holding_changed(conn, catalog, today, at)? as u64;
     Ok((outcome, problems))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns() -> HoldingColumns {
+        HoldingColumns {
+            territories: r#"["JP"]"#.into(),
+            usages: r#"["interactive_streaming"]"#.into(),
+            start_date: NaiveDate::from_ymd_opt(2021, 5, 1).unwrap(),
+            end_date: NaiveDate::from_ymd_opt(2030, 12, 31).unwrap(),
+            sublicensable: true,
+        }
+    }
+
+    #[test]
+    fn the_same_terms_share_a_key_and_any_difference_gives_another() {
+        let key = content_key(&columns());
+        assert_eq!(key, content_key(&columns()));
+        assert_eq!(key.len(), 32);
+        assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
+        let changes: [fn(&mut HoldingColumns); 5] = [
+            |c| c.territories = r#"["JP","KR"]"#.into(),
+            |c| c.usages = r#"["download"]"#.into(),
+            |c| c.start_date = c.start_date.succ_opt().unwrap(),
+            |c| c.end_date = c.end_date.pred_opt().unwrap(),
+            |c| c.sublicensable = false,
+        ];
+        let mut seen = BTreeSet::from([key]);
+        for change in changes {
+            let mut other = columns();
+            change(&mut other);
+            assert!(seen.insert(content_key(&other)), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn fields_cannot_run_into_each_other() {
+        // Without a separator, territories `a` + usages `bc` would hash as `ab` + `c`.
+        let mut one = columns();
+        one.territories = "a".into();
+        one.usages = "bc".into();
+        let mut other = columns();
+        other.territories = "ab".into();
+        other.usages = "c".into();
+        assert_ne!(content_key(&one), content_key(&other));
+    }
 }
