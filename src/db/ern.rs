@@ -54,14 +54,15 @@ pub fn find_releases(
     Ok(found)
 }
 
-/// Writes these releases of a catalog, replacing what was stored under their keys.
+/// Writes these releases of a catalog, first deleting the stored rows of `replacing`
+/// (the keys among them that have one).
 pub fn save_releases(
     conn: &mut DbConnection,
     catalog_id: &str,
+    replacing: &[String],
     rows: &[ErnReleaseRow],
 ) -> Result<(), DbError> {
-    let keys: Vec<&str> = rows.iter().map(|r| r.release_key.as_str()).collect();
-    for chunk in keys.chunks(CHUNK) {
+    for chunk in replacing.chunks(CHUNK) {
         diesel::delete(
             ern_releases::table
                 .filter(ern_releases::catalog_id.eq(catalog_id))

@@ -144,6 +144,27 @@ pub fn append(
     Ok(())
 }
 
+/// Rows per multi-row insert (16 binds each, well under SQLite's 32,766).
+const INSERT_CHUNK: usize = 1_000;
+
+/// Writes the first versions of holdings that have none yet (nothing to supersede).
+pub fn insert_first_versions(
+    conn: &mut DbConnection,
+    rows: &[HoldingVersionRow],
+) -> Result<(), DbError> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        match conn {
+            DbConnection::Sqlite(lite) => diesel::insert_into(holding_versions::table)
+                .values(chunk)
+                .execute(lite)?,
+            DbConnection::Postgres(pg) => diesel::insert_into(holding_versions::table)
+                .values(chunk)
+                .execute(pg)?,
+        };
+    }
+    Ok(())
+}
+
 /// Every version of every holding of a catalog, newest first, after the cursor
 /// (a row id; ids are time-ordered).
 pub fn history(

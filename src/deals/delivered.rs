@@ -328,6 +328,9 @@ impl Stored {
             entry.recordings.insert(*key);
             entry.changed = true;
         }
+        // Holdings seen for the first time have no version to supersede: inserted
+        // together (a delivery with a deal per album makes thousands).
+        let mut first_versions = Vec::new();
         for (content, next) in next {
             let NextVersion {
                 stored,
@@ -356,8 +359,13 @@ impl Stored {
                 superseded_at: None,
                 recordings: Some(recordings.to_bytes()),
             };
-            holdings::append(conn, &row, at)?;
+            if stored.is_some() {
+                holdings::append(conn, &row, at)?;
+            } else {
+                first_versions.push(row);
+            }
         }
+        holdings::insert_first_versions(conn, &first_versions)?;
         // A delivery replaces what was typed for its recordings before.
         for (key, _) in moved {
             let Some(stored) = self.overrides.get(key).filter(|r| !r.removed) else {
@@ -404,7 +412,10 @@ pub fn apply(
     keys.dedup();
     let mut releases: HashMap<String, Option<Known>> =
         keys.iter().map(|k| (k.clone(), None)).collect();
+    // Only these have a stored row to replace (a first delivery has none).
+    let mut stored_keys: Vec<String> = Vec::new();
     for row in ern_db::find_releases(conn, &catalog.id, &keys)? {
+        stored_keys.push(row.release_key.clone());
         releases.insert(row.release_key.clone(), Some(Known::stored(row)?));
     }
     // What to store at the end: each release named as the last message leaves it.
@@ -528,7 +539,7 @@ pub fn apply(
         .iter()
         .filter_map(|key| releases.remove(key).flatten().map(|known| known.row))
         .collect();
-    ern_db::save_releases(conn, &catalog.id, &stored)?;
+    ern_db::save_releases(conn, &catalog.id, &stored_keys, &stored)?;
 
     // What changed against what was stored, recording by recording.
     let mut moved: Vec<(i64, Rc<HoldingColumns>)> = Vec::new();

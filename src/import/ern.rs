@@ -201,7 +201,8 @@ impl<'a> Element<'a> {
 /// The local part of a qualified name, borrowed from the message when it is UTF-8.
 fn local<'a>(input: &'a [u8], name: &[u8]) -> Cow<'a, str> {
     fn local(name: &str) -> &str {
-        name.rsplit_once(':').map_or(name, |(_, local)| local)
+        // A colon is one byte in UTF-8, so the split lands on a character boundary.
+        memchr::memrchr(b':', name.as_bytes()).map_or(name, |colon| &name[colon + 1..])
     }
     match within(input, name).map(std::str::from_utf8) {
         Some(Ok(name)) => Cow::Borrowed(local(name)),
@@ -232,12 +233,13 @@ fn line_at(bytes: &[u8], offset: u64) -> u64 {
     let end = usize::try_from(offset)
         .unwrap_or(usize::MAX)
         .min(bytes.len());
-    bytes[..end].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+    memchr::memchr_iter(b'\n', &bytes[..end]).count() as u64 + 1
 }
 
-/// The message's bytes, at most [`MAX_MESSAGE_BYTES`].
-pub fn read_bounded(input: impl Read) -> Result<Vec<u8>, MessageError> {
-    let mut bytes = Vec::new();
+/// The message's bytes, at most [`MAX_MESSAGE_BYTES`]; `expected` is the size the
+/// container announces (a tar header's), room made for it up front.
+pub fn read_bounded(input: impl Read, expected: u64) -> Result<Vec<u8>, MessageError> {
+    let mut bytes = Vec::with_capacity(expected.min(MAX_MESSAGE_BYTES) as usize + 1);
     input
         .take(MAX_MESSAGE_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -841,11 +843,8 @@ pub fn read_message(bytes: &[u8]) -> Result<ErnMessage, MessageError> {
             }
         })?;
     // Newline offsets once, so a line number is a binary search, not a scan.
-    let newlines: Vec<u64> = bytes
-        .iter()
-        .enumerate()
-        .filter(|(_, &b)| b == b'\n')
-        .map(|(i, _)| i as u64)
+    let newlines: Vec<u64> = memchr::memchr_iter(b'\n', bytes)
+        .map(|i| i as u64)
         .collect();
     let line_of = |offset: u64| newlines.partition_point(|&n| n < offset) as u64 + 1;
     let at = |element: &Element| -> (u64, String) {

@@ -54,7 +54,7 @@ pub(super) fn read_messages<'i>(
     let read_so_far = || bytes.load(std::sync::atomic::Ordering::Relaxed);
     if format == ImportFormat::Ern {
         // One message: any message-level problem makes the file unusable.
-        let content = ern::read_bounded(input).map_err(file_error)?;
+        let content = ern::read_bounded(input, 0).map_err(file_error)?;
         let message = ern::read_message(&content).map_err(file_error)?;
         take_message(run, None, message, today)?;
         progress.advance(read_so_far(), run.rows_seen);
@@ -146,7 +146,9 @@ fn parse_archive(
             if !file_name.to_ascii_lowercase().ends_with(".xml") || file_name.starts_with("._") {
                 return Ok(None);
             }
-            let message = ern::read_bounded(entry).and_then(|content| ern::read_message(&content));
+            let size = entry.size();
+            let message =
+                ern::read_bounded(entry, size).and_then(|content| ern::read_message(&content));
             Ok(Some((name, message)))
         });
         let item = match item {
