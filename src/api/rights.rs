@@ -84,8 +84,8 @@ pub struct OverrideInput {
 pub struct HoldingVersionView {
     /// The version's id (an override is removed by the id of its current version).
     pub id: String,
-    /// `catalog`, `label`, `recording`, or `delivery` (the holding ERN deals gave
-    /// the recordings in `isrcs`).
+    /// `catalog`, `label`, `recording`, or `delivery` (a holding ERN deals gave a
+    /// set of recordings: `recording_count`, and their ISRCs paged apart).
     pub scope: String,
     /// The label, the ISRC, or a delivered holding's content key; empty for the
     /// catalog's own holding.
