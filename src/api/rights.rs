@@ -22,7 +22,6 @@ use crate::domain::account::parse_display_name;
 use crate::domain::grant::LossCause;
 use crate::domain::isrc::Isrc;
 use crate::domain::period::Period;
-use crate::domain::recording::RecordingSet;
 use crate::domain::role::Role;
 use crate::domain::territory::Territories;
 use crate::domain::usage::Usages;
@@ -114,11 +113,7 @@ pub struct HoldingVersionView {
 impl TryFrom<HoldingVersionRow> for HoldingVersionView {
     type Error = DbError;
     fn try_from(r: HoldingVersionRow) -> Result<Self, DbError> {
-        let recording_count = r
-            .recordings
-            .as_deref()
-            .map(|bytes| delivered_recordings(&r.id, bytes).map(|set| set.len()))
-            .transpose()?;
+        let recording_count = r.delivered_recordings()?.map(|set| set.len());
         Ok(Self {
             recording_count,
             territories: stored_json("holding_versions.territories", &r.territories)?,
@@ -136,12 +131,6 @@ impl TryFrom<HoldingVersionRow> for HoldingVersionView {
             superseded_at: r.superseded_at.map(|t| t.and_utc()),
         })
     }
-}
-
-/// The recordings of a delivered holding's version, as stored.
-fn delivered_recordings(version_id: &str, bytes: &[u8]) -> Result<RecordingSet, DbError> {
-    RecordingSet::from_bytes(bytes)
-        .map_err(|e| DbError::Corrupt(format!("delivered holding {version_id}: {e}")))
 }
 
 /// What a catalog holds now.
@@ -366,12 +355,11 @@ pub async fn delivered_isrcs(
         .run(move |conn| {
             let catalog = catalogs::find_owned_catalog(conn, &org, &id)?
                 .ok_or(ApiError::NotFound("catalog"))?;
-            let version = holdings::find_version(conn, &catalog.id, &version_id)?
-                .ok_or(ApiError::NotFound("delivered holding version"))?;
-            let bytes = version
-                .recordings
-                .ok_or(ApiError::NotFound("delivered holding version"))?;
-            Ok::<_, ApiError>(delivered_recordings(&version.id, &bytes)?)
+            holdings::find_version(conn, &catalog.id, &version_id)?
+                .map(|version| version.delivered_recordings())
+                .transpose()?
+                .flatten()
+                .ok_or(ApiError::NotFound("delivered holding version"))
         })
         .await?;
     let mut keys = recordings.page_after(after, limit + 1);

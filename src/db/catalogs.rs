@@ -763,15 +763,7 @@ pub fn merge_postings(
                 bitmap: set.to_bytes(),
             })
             .collect();
-        // Multi-row inserts are backend-specific in diesel's MultiConnection.
-        match conn {
-            DbConnection::Postgres(pg) => diesel::insert_into(catalog_postings::table)
-                .values(&chunk)
-                .execute(pg)?,
-            DbConnection::Sqlite(lite) => diesel::insert_into(catalog_postings::table)
-                .values(&chunk)
-                .execute(lite)?,
-        };
+        insert_batch!(conn, catalog_postings::table, &chunk)?;
     }
     Ok(())
 }

@@ -71,14 +71,7 @@ pub fn save_releases(
         .execute(conn)?;
     }
     for chunk in rows.chunks(INSERT_CHUNK) {
-        match conn {
-            DbConnection::Sqlite(lite) => diesel::insert_into(ern_releases::table)
-                .values(chunk)
-                .execute(lite)?,
-            DbConnection::Postgres(pg) => diesel::insert_into(ern_releases::table)
-                .values(chunk)
-                .execute(pg)?,
-        };
+        insert_batch!(conn, ern_releases::table, chunk)?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::catalogs::HoldingColumns;
 use super::schema::holding_versions;
 use super::{DbConnection, DbError};
+use crate::domain::recording::RecordingSet;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = holding_versions)]
@@ -37,6 +38,17 @@ pub struct HoldingVersionRow {
 }
 
 impl HoldingVersionRow {
+    /// The recordings of a delivered holding's version (`None` for every other scope).
+    pub fn delivered_recordings(&self) -> Result<Option<RecordingSet>, DbError> {
+        self.recordings
+            .as_deref()
+            .map(|bytes| {
+                RecordingSet::from_bytes(bytes)
+                    .map_err(|e| DbError::Corrupt(format!("delivered holding {}: {e}", self.id)))
+            })
+            .transpose()
+    }
+
     pub fn columns(&self) -> HoldingColumns {
         HoldingColumns {
             territories: self.territories.clone(),
@@ -153,14 +165,7 @@ pub fn insert_first_versions(
     rows: &[HoldingVersionRow],
 ) -> Result<(), DbError> {
     for chunk in rows.chunks(INSERT_CHUNK) {
-        match conn {
-            DbConnection::Sqlite(lite) => diesel::insert_into(holding_versions::table)
-                .values(chunk)
-                .execute(lite)?,
-            DbConnection::Postgres(pg) => diesel::insert_into(holding_versions::table)
-                .values(chunk)
-                .execute(pg)?,
-        };
+        insert_batch!(conn, holding_versions::table, chunk)?;
     }
     Ok(())
 }

@@ -5,6 +5,23 @@
 //! Diesel is synchronous: [`Db::run`] moves each unit of work onto actix's
 //! blocking thread pool so the async executor never waits on the database.
 
+/// One multi-row `INSERT` of `rows` into `table`: diesel's `MultiConnection` runs
+/// multi-row inserts only on a concrete backend. Callers chunk under each backend's
+/// bound-parameter limit (SQLite's is 32,766). Defined before the modules below, so
+/// each of them sees it.
+macro_rules! insert_batch {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match &mut *$conn {
+            $crate::db::DbConnection::Sqlite(lite) => {
+                diesel::insert_into($table).values($rows).execute(lite)
+            }
+            $crate::db::DbConnection::Postgres(pg) => {
+                diesel::insert_into($table).values($rows).execute(pg)
+            }
+        }
+    };
+}
+
 pub mod accounts;
 pub mod audit;
 pub mod catalogs;

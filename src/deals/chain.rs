@@ -163,15 +163,9 @@ pub fn backing(
                 });
             }
             "delivery" => {
-                let tracks = row
-                    .recordings
-                    .as_deref()
-                    .ok_or_else(|| format!("delivered holding {} has no recordings", row.id))
-                    .and_then(|bytes| {
-                        RecordingSet::from_bytes(bytes)
-                            .map_err(|e| format!("delivered holding {}: {e}", row.id))
-                    })
-                    .map_err(DbError::Corrupt)?;
+                let tracks = row.delivered_recordings()?.ok_or_else(|| {
+                    DbError::Corrupt(format!("delivered holding {} has no recordings", row.id))
+                })?;
                 delivered.push(HoldingOverride { tracks, holding });
             }
             other => {

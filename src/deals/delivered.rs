@@ -188,14 +188,15 @@ struct NextVersion {
     changed: bool,
 }
 
-/// The catalog's delivered holdings and the recording overrides of the recordings
-/// concerned, as stored before the import.
+/// The catalog's delivered holdings, and what backs each recording concerned by the
+/// import, as stored before it.
 struct Stored {
     sets: Vec<DeliveredSet>,
-    /// For each recording in a current delivered holding, its index in `sets`.
-    member_of: HashMap<i64, usize>,
     /// The current recording override (removed or not) of recordings concerned.
     overrides: HashMap<i64, HoldingVersionRow>,
+    /// The holding backing each recording concerned, as far as deliveries are
+    /// concerned: its own override if it has a live one, else its delivered holding.
+    held: HashMap<i64, Rc<HoldingColumns>>,
 }
 
 impl Stored {
@@ -205,18 +206,33 @@ impl Stored {
         deliveries: &[Delivery],
         releases: &HashMap<String, Option<Known>>,
     ) -> Result<Self, DbError> {
+        // The recordings the deliveries name, now or in the releases' last messages:
+        // only theirs are looked at (not every recording of the catalog).
+        let mut concerned = RecordingSet::new();
+        for delivery in deliveries {
+            if let Delivery::Release { tracks, .. } = delivery {
+                for (isrc, _) in tracks {
+                    concerned.insert(isrc.key());
+                }
+            }
+        }
+        for known in releases.values().flatten() {
+            for &key in &known.recordings {
+                concerned.insert(key);
+            }
+        }
         let mut sets = Vec::new();
-        let mut member_of = HashMap::new();
+        let mut held = HashMap::new();
         for row in holdings::current_delivered(conn, catalog_id)? {
-            let bytes = row.recordings.as_deref().ok_or_else(|| {
+            let recordings = row.delivered_recordings()?.ok_or_else(|| {
                 DbError::Corrupt(format!("delivered holding {} has no recordings", row.id))
             })?;
-            let recordings = RecordingSet::from_bytes(bytes)
-                .map_err(|e| DbError::Corrupt(format!("delivered holding {}: {e}", row.id)))?;
-            if !row.removed {
-                member_of.extend(recordings.keys().map(|key| (key, sets.len())));
-            }
             let columns = Rc::new(row.columns());
+            if !row.removed {
+                for key in recordings.intersection(&concerned).keys() {
+                    held.insert(key, columns.clone());
+                }
+            }
             sets.push(DeliveredSet {
                 row,
                 recordings,
@@ -227,57 +243,22 @@ impl Stored {
         // holdings were kept as sets): a catalog without any needs no look-up.
         let mut overrides = HashMap::new();
         if ern_db::has_current_recording_overrides(conn, catalog_id)? {
-            let mut involved: BTreeSet<i64> = BTreeSet::new();
-            for delivery in deliveries {
-                if let Delivery::Release { tracks, .. } = delivery {
-                    involved.extend(tracks.iter().map(|(isrc, _)| isrc.key()));
-                }
-            }
-            for known in releases.values().flatten() {
-                involved.extend(known.recordings.iter().copied());
-            }
-            let involved: Vec<String> = involved
-                .into_iter()
-                .filter_map(Isrc::from_key)
-                .map(Isrc::into_string)
-                .collect();
-            for (isrc, row) in ern_db::current_recording_overrides(conn, catalog_id, &involved)? {
+            let isrcs: Vec<String> = concerned.isrcs().map(Isrc::into_string).collect();
+            for (isrc, row) in ern_db::current_recording_overrides(conn, catalog_id, &isrcs)? {
                 let key = Isrc::parse(&isrc)
                     .map_err(|e| DbError::Corrupt(format!("holding override {}: {e:?}", row.id)))?
                     .key();
+                if !row.removed {
+                    held.insert(key, Rc::new(row.columns()));
+                }
                 overrides.insert(key, row);
             }
         }
         Ok(Self {
             sets,
-            member_of,
             overrides,
+            held,
         })
-    }
-
-    /// Each recording's holding as stored: its override's, else its delivered one's.
-    fn state(&self) -> HashMap<i64, State> {
-        let mut state: HashMap<i64, State> = HashMap::with_capacity(self.member_of.len());
-        for (&key, &set) in &self.member_of {
-            state.insert(key, Some(self.sets[set].columns.clone()));
-        }
-        for (&key, row) in &self.overrides {
-            if !row.removed {
-                state.insert(key, Some(Rc::new(row.columns())));
-            }
-        }
-        state
-    }
-
-    /// The holding that backs a recording now, as far as deliveries are concerned.
-    fn effective(&self, key: i64) -> Option<HoldingColumns> {
-        match self.overrides.get(&key) {
-            Some(row) if !row.removed => Some(row.columns()),
-            _ => self
-                .member_of
-                .get(&key)
-                .map(|&set| (*self.sets[set].columns).clone()),
-        }
     }
 
     /// Moves each recording to the delivered holding of its new terms: a new version
@@ -421,7 +402,11 @@ pub fn apply(
     // What to store at the end: each release named as the last message leaves it.
     let mut touched: BTreeSet<String> = BTreeSet::new();
     let before = Stored::load(conn, &catalog.id, &deliveries, &releases)?;
-    let mut state: HashMap<i64, State> = before.state();
+    let mut state: HashMap<i64, State> = before
+        .held
+        .iter()
+        .map(|(&key, columns)| (key, Some(columns.clone())))
+        .collect();
     let mut ended: BTreeSet<i64> = BTreeSet::new();
     let mut made = EndedHoldings::new();
     let mut set: BTreeSet<i64> = BTreeSet::new();
@@ -547,7 +532,7 @@ pub fn apply(
         let Some(Some(final_state)) = state.get(key) else {
             continue;
         };
-        if before.effective(*key).is_some_and(|c| c == **final_state) {
+        if before.held.get(key).is_some_and(|held| held == final_state) {
             continue;
         }
         if ended.contains(key) {

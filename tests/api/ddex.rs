@@ -724,25 +724,12 @@ async fn a_recording_override_by_hand_takes_the_place_of_its_delivered_holding(b
     assert_eq!(isrcs.len(), 2);
     // CN streaming is not what the deals delivered: the executing signature is refused.
     let agreed = m.agreed(&terms(&slice_id)).await;
-    let hash = agreed["terms_hash"].as_str().unwrap().to_string();
     let signed = m
-        .act(
-            &m.licensee_signer.access_token,
-            &agreed,
-            "sign",
-            json!({"terms_hash": hash}),
-        )
+        .sign(&m.licensee_signer, &agreed)
         .await
         .assert_status(200)
         .clone();
-    let refused = m
-        .act(
-            &m.licensor_signer.access_token,
-            &signed,
-            "sign",
-            json!({"terms_hash": hash}),
-        )
-        .await;
+    let refused = m.sign(&m.licensor_signer, &signed).await;
     let problem = refused.assert_problem(409);
     let gaps = problem["conflict_report"]["holding_gaps"]
         .as_array()
@@ -765,14 +752,7 @@ async fn a_recording_override_by_hand_takes_the_place_of_its_delivered_holding(b
         .await
         .assert_status(201);
     }
-    let executed = m
-        .act(
-            &m.licensor_signer.access_token,
-            &signed,
-            "sign",
-            json!({"terms_hash": hash}),
-        )
-        .await;
+    let executed = m.sign(&m.licensor_signer, &signed).await;
     assert_eq!(executed.assert_status(200)["state"], "executed");
 
     // A later delivery for those recordings replaces what was typed by hand.

@@ -171,21 +171,23 @@ impl Market {
         TestApp::reply(req.send().await.unwrap()).await
     }
 
+    /// `signer`'s signature on `deal`, committing to its terms hash.
+    pub(crate) async fn sign(&self, signer: &Session, deal: &Value) -> Reply {
+        let hash = deal["terms_hash"].as_str().unwrap().to_string();
+        self.act(
+            &signer.access_token,
+            deal,
+            "sign",
+            json!({"terms_hash": hash}),
+        )
+        .await
+    }
+
     /// Both signatures on an agreed deal: the executed deal.
     pub(crate) async fn executed(&self, agreed: Value) -> Value {
-        let hash = agreed["terms_hash"].as_str().unwrap().to_string();
         let mut deal = agreed;
         for signer in [&self.licensee_signer, &self.licensor_signer] {
-            deal = self
-                .act(
-                    &signer.access_token,
-                    &deal,
-                    "sign",
-                    json!({"terms_hash": hash}),
-                )
-                .await
-                .assert_status(200)
-                .clone();
+            deal = self.sign(signer, &deal).await.assert_status(200).clone();
         }
         assert_eq!(deal["state"], "executed");
         deal

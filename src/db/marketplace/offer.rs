@@ -28,16 +28,8 @@ pub fn insert_offer(
             ))
             .execute(conn)?;
     }
-    // Multi-row inserts are backend-specific in diesel's MultiConnection.
     for chunk in facets.chunks(1_000) {
-        match conn {
-            DbConnection::Postgres(pg) => diesel::insert_into(offer_facets::table)
-                .values(chunk)
-                .execute(pg)?,
-            DbConnection::Sqlite(lite) => diesel::insert_into(offer_facets::table)
-                .values(chunk)
-                .execute(lite)?,
-        };
+        insert_batch!(conn, offer_facets::table, chunk)?;
     }
     Ok(())
 }
